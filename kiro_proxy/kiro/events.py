@@ -1,0 +1,239 @@
+"""Typed Kiro stream events, built from decoded event-stream frames.
+
+Pure: no I/O. `event_from_frame` is the single place that knows Kiro's event names and payload
+shapes (protocol doc §3.2); everything downstream works with these dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kiro_proxy.kiro.eventstream import Frame
+
+
+@dataclass(slots=True, frozen=True)
+class TextEvent:
+    """A chunk of assistant text (`assistantResponseEvent`)."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReasoningTextEvent:
+    """A chunk of native reasoning (`reasoningContentEvent` with `text`)."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ReasoningSignatureEvent:
+    """The signature that closes a native reasoning block."""
+
+    signature: str
+
+
+@dataclass(slots=True, frozen=True)
+class RedactedReasoningEvent:
+    """Redacted reasoning content (opaque base64 string)."""
+
+    data: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolUseEvent:
+    """One fragment of a tool call (`toolUseEvent`).
+
+    `name` may be missing on continuation frames; `input` is a string fragment of the JSON
+    arguments (an object sent by some streams is re-serialised to a string); `stop` marks the end.
+    """
+
+    tool_use_id: str
+    name: str | None
+    input: str
+    stop: bool
+
+
+@dataclass(slots=True, frozen=True)
+class MeteringEvent:
+    """Credits charged for the request (`meteringEvent`)."""
+
+    usage: float
+    unit: str = "credit"
+
+
+@dataclass(slots=True, frozen=True)
+class ContextUsageEvent:
+    """Share of the model's context window the request used, in percent."""
+
+    percentage: float
+
+
+@dataclass(slots=True, frozen=True)
+class MetadataEvent:
+    """Token usage and stop reason (`metadataEvent` / `messageMetadataEvent`)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    stop_reason: str | None = None
+    context_usage_percentage: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ExceptionEvent:
+    """An `:message-type: exception` frame: the upstream failed mid-stream."""
+
+    exception_type: str
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class ErrorEvent:
+    """An `:message-type: error` frame."""
+
+    code: str
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class UnknownEvent:
+    """An event type we do not interpret (kept for logging and forward compatibility)."""
+
+    event_type: str
+    payload: bytes
+
+
+KiroEvent = (
+    TextEvent
+    | ReasoningTextEvent
+    | ReasoningSignatureEvent
+    | RedactedReasoningEvent
+    | ToolUseEvent
+    | MeteringEvent
+    | ContextUsageEvent
+    | MetadataEvent
+    | ExceptionEvent
+    | ErrorEvent
+    | UnknownEvent
+)
+
+# Events that carry nothing a client needs (protocol doc §3.2: ignore).
+_IGNORED_EVENT_TYPES = frozenset(
+    {"codeReferenceEvent", "supplementaryWebLinksEvent", "followupPromptEvent", "metricsEvent"}
+)
+
+
+def _json(payload: bytes) -> dict[str, Any] | None:
+    if not payload:
+        return None
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _message_of(payload: bytes) -> str:
+    body = _json(payload)
+    if body is not None:
+        for key in ("message", "Message", "errorMessage"):
+            if isinstance(body.get(key), str):
+                return body[key]
+    return payload.decode("utf-8", "replace")
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def _metadata_event(body: dict[str, Any]) -> MetadataEvent:
+    usage = body.get("tokenUsage")
+    usage = usage if isinstance(usage, dict) else {}
+    uncached = _int_or_none(usage.get("uncachedInputTokens"))
+    cache_read = _int_or_none(usage.get("cacheReadInputTokens"))
+    cache_write = _int_or_none(usage.get("cacheWriteInputTokens"))
+    # The buckets are disjoint: total input is their sum (protocol doc §3.2).
+    parts = [p for p in (uncached, cache_read, cache_write) if p is not None]
+    pct = usage.get("contextUsagePercentage")
+    stop = body.get("stopReason")
+    return MetadataEvent(
+        input_tokens=sum(parts) if parts else None,
+        output_tokens=_int_or_none(usage.get("outputTokens")),
+        cache_read_input_tokens=cache_read,
+        cache_write_input_tokens=cache_write,
+        stop_reason=stop if isinstance(stop, str) else None,
+        context_usage_percentage=float(pct) if isinstance(pct, int | float) else None,
+    )
+
+
+def _tool_use_event(body: dict[str, Any]) -> ToolUseEvent:
+    raw_input = body.get("input", "")
+    if isinstance(raw_input, str):
+        fragment = raw_input
+    elif raw_input is None or raw_input == {}:
+        # `{}` means "fragments follow" in some streams, not an empty-argument object.
+        fragment = ""
+    else:
+        fragment = orjson.dumps(raw_input).decode()
+    name = body.get("name")
+    return ToolUseEvent(
+        tool_use_id=str(body.get("toolUseId") or ""),
+        name=name if isinstance(name, str) and name else None,
+        input=fragment,
+        stop=bool(body.get("stop", False)),
+    )
+
+
+def event_from_frame(frame: Frame) -> KiroEvent | None:
+    """Interpret one frame. Returns None for frames that carry nothing to act on."""
+    message_type = frame.message_type or "event"
+    if message_type == "exception":
+        return ExceptionEvent(frame.exception_type or "UnknownException", _message_of(frame.payload))
+    if message_type == "error":
+        return ErrorEvent(frame.error_code or "UnknownError", _message_of(frame.payload))
+
+    event_type = frame.event_type or ""
+    if event_type in _IGNORED_EVENT_TYPES:
+        return None
+    body = _json(frame.payload)
+    if body is None:
+        return UnknownEvent(event_type, frame.payload) if event_type else None
+
+    if event_type == "assistantResponseEvent":
+        # Events carrying a follow-up prompt repeat earlier content (peers skip them).
+        if "followupPrompt" in body:
+            return None
+        content = body.get("content")
+        return TextEvent(content) if isinstance(content, str) and content else None
+    if event_type == "reasoningContentEvent":
+        if isinstance(body.get("text"), str) and body["text"]:
+            return ReasoningTextEvent(body["text"])
+        if isinstance(body.get("signature"), str) and body["signature"]:
+            return ReasoningSignatureEvent(body["signature"])
+        if isinstance(body.get("redactedContent"), str):
+            return RedactedReasoningEvent(body["redactedContent"])
+        return None
+    if event_type == "toolUseEvent":
+        return _tool_use_event(body)
+    if event_type == "meteringEvent":
+        usage = body.get("usage")
+        unit = body.get("unit")
+        if isinstance(usage, int | float) and not isinstance(usage, bool):
+            return MeteringEvent(float(usage), unit if isinstance(unit, str) else "credit")
+        return None
+    if event_type == "contextUsageEvent":
+        pct = body.get("contextUsagePercentage")
+        if isinstance(pct, int | float) and not isinstance(pct, bool):
+            return ContextUsageEvent(float(pct))
+        return None
+    if event_type in ("metadataEvent", "messageMetadataEvent"):
+        return _metadata_event(body)
+    if event_type == "invalidStateEvent":
+        return ErrorEvent("InvalidState", _message_of(frame.payload))
+    return UnknownEvent(event_type, frame.payload)
