@@ -1,0 +1,99 @@
+"""OpenAI Chat Completions API: /v1/chat/completions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kiro_proxy.api import relay
+from kiro_proxy.api.auth import authenticate
+from kiro_proxy.api.body import read_body
+from kiro_proxy.api.images import resolve_remote_images
+from kiro_proxy.api.services import Services
+from kiro_proxy.api.streaming import SSEResponse
+from kiro_proxy.pool.dispatcher import UpstreamReply
+from kiro_proxy.translate.assembler import ReplyAssembler
+from kiro_proxy.translate.openai_request import openai_to_conversation, parse_openai_request
+from kiro_proxy.translate.openai_response import OpenAICompletionBuilder, OpenAIStreamRenderer
+
+router = APIRouter()
+
+# An SSE comment: ignored by every OpenAI SSE parser, keeps idle proxies from closing the stream.
+KEEPALIVE = b": keep-alive\n\n"
+KEEPALIVE_INTERVAL = 25.0
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def chat_completions(request: Request) -> Response | SSEResponse:
+    services = _services(request)
+    api_key_id = await authenticate(request, services)
+    body = await read_body(request, services.settings.max_body_bytes)
+    parsed = parse_openai_request(body)
+    conv = openai_to_conversation(parsed)
+    conv = await resolve_remote_images(conv, services.settings)
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    stream = bool(parsed.stream)
+    prepared = relay.prepare(
+        services,
+        conv,
+        model_name=parsed.model,
+        route="/v1/chat/completions",
+        stream=stream,
+        api_key_id=api_key_id,
+        request_id=request_id,
+    )
+    thinking_format = services.settings.openai_thinking_format
+    completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+    created = int(time.time())
+    reply = await relay.open_upstream(services, prepared)
+    assembler = relay.new_assembler(prepared)
+
+    if not stream:
+        builder = OpenAICompletionBuilder(
+            completion_id=completion_id,
+            model=parsed.model,
+            created=created,
+            thinking_format=thinking_format,
+        )
+        await relay.collect(reply, assembler, builder.add)
+        return Response(orjson.dumps(builder.build()), media_type="application/json")
+
+    include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
+    renderer = OpenAIStreamRenderer(
+        completion_id=completion_id,
+        model=parsed.model,
+        created=created,
+        thinking_format=thinking_format,
+        include_usage=include_usage,
+    )
+    return SSEResponse(
+        _stream(reply, assembler, renderer), ping=KEEPALIVE, ping_interval=KEEPALIVE_INTERVAL
+    )
+
+
+async def _stream(
+    reply: UpstreamReply, assembler: ReplyAssembler, renderer: OpenAIStreamRenderer
+) -> AsyncIterator[bytes]:
+    async for chunk in relay.stream_events(
+        reply, assembler, renderer, on_error=renderer.error, trailer=renderer.done
+    ):
+        yield chunk
+
+
+router.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], response_model=None)
+router.add_api_route(
+    "/chat/completions",
+    chat_completions,
+    methods=["POST"],
+    include_in_schema=False,
+    response_model=None,
+)

@@ -1,0 +1,192 @@
+"""The request pipeline shared by both client APIs:
+conversation → Kiro request → dispatcher (account, failover) → assembler → renderer.
+
+Route modules parse their API's request into a `Conversation` and pick a renderer; everything
+else (model resolution, thinking, token estimates, usage bookkeeping, disconnects) lives here once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kiro_proxy.api.services import Services
+from kiro_proxy.errors import ProxyError, UpstreamError
+from kiro_proxy.kiro.request import KiroRequest
+from kiro_proxy.pool.dispatcher import RequestContext, UpstreamReply
+from kiro_proxy.translate.assembler import ReplyAssembler, UpstreamStreamFailure
+from kiro_proxy.translate.conversation import Conversation
+from kiro_proxy.translate.kiro_request import build_kiro_request
+from kiro_proxy.translate.models import ResolvedModel, resolve_model
+from kiro_proxy.translate.output import Finish, OutputEvent
+from kiro_proxy.translate.tokens import count_text_tokens, count_tokens
+
+
+class Renderer(Protocol):
+    def render(self, event: OutputEvent) -> bytes: ...
+
+
+@dataclass(slots=True)
+class PreparedRequest:
+    """Everything decided before the upstream call."""
+
+    conversation: Conversation
+    model: ResolvedModel
+    thinking: bool
+    kiro_request: KiroRequest
+    estimated_input_tokens: int
+    context: RequestContext
+    started: float = field(default_factory=time.perf_counter)
+
+
+def conversation_id_for(conv: Conversation) -> str:
+    if conv.session_hint:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "kiro-proxy:" + conv.session_hint))
+    return str(uuid.uuid4())
+
+
+def prepare(
+    services: Services,
+    conv: Conversation,
+    *,
+    model_name: str,
+    route: str,
+    stream: bool,
+    api_key_id: str | None,
+    request_id: str,
+) -> PreparedRequest:
+    settings = services.settings
+    model = resolve_model(
+        model_name,
+        thinking_suffix=settings.thinking_suffix,
+        aliases=settings.model_aliases,
+        known_models=services.known_models(),
+    )
+    thinking = model.thinking or conv.thinking.enabled
+    if model.thinking and not conv.thinking.enabled:
+        conv.thinking.enabled = True
+    kiro_request = build_kiro_request(
+        conv,
+        model_id=model.kiro_model_id,
+        thinking=thinking,
+        conversation_id=conversation_id_for(conv),
+    )
+    context = RequestContext(
+        route=route,
+        model=model.requested,
+        stream=stream,
+        api_key_id=api_key_id,
+        request_id=request_id,
+    )
+    return PreparedRequest(
+        conversation=conv,
+        model=model,
+        thinking=thinking,
+        kiro_request=kiro_request,
+        estimated_input_tokens=count_tokens(conv),
+        context=context,
+    )
+
+
+def new_assembler(prepared: PreparedRequest) -> ReplyAssembler:
+    return ReplyAssembler(
+        tool_name_map=prepared.kiro_request.tool_name_map,
+        thinking=prepared.thinking,
+        stop_sequences=prepared.conversation.stop_sequences,
+        context_window=prepared.model.context_window,
+        estimated_input_tokens=prepared.estimated_input_tokens,
+        count_tokens=count_text_tokens,
+    )
+
+
+async def open_upstream(services: Services, prepared: PreparedRequest) -> UpstreamReply:
+    return await services.dispatcher.open_reply(prepared.kiro_request, context=prepared.context)
+
+
+def _finish_reply(
+    reply: UpstreamReply,
+    assembler: ReplyAssembler,
+    *,
+    status: str,
+    error_kind: str | None = None,
+) -> None:
+    usage = assembler.usage
+    reply.finish(
+        status=status,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        credits=usage.credits,
+        error_kind=error_kind,
+    )
+
+
+async def collect(
+    reply: UpstreamReply, assembler: ReplyAssembler, sink: Callable[[OutputEvent], None]
+) -> Finish:
+    """Drain the upstream into `sink` (non-streaming responses and /cc buffering)."""
+    finish: Finish | None = None
+    status, error_kind = "error", "internal"
+    try:
+        async for event in reply:
+            for out in assembler.feed(event):
+                sink(out)
+            if assembler.done:
+                break
+        for out in assembler.finish():
+            sink(out)
+            if isinstance(out, Finish):
+                finish = out
+        status, error_kind = "success", None
+    except UpstreamStreamFailure as failure:
+        error_kind = failure.kind
+        raise UpstreamError(f"Kiro failed while answering: {failure.message}") from failure
+    except ProxyError as error:
+        error_kind = error.kind
+        raise
+    except Exception as error:  # upstream transport/decoding failures after the first event
+        error_kind = type(error).__name__
+        raise UpstreamError(f"the upstream stream broke off: {error}") from error
+    finally:
+        await reply.aclose()
+        _finish_reply(reply, assembler, status=status, error_kind=error_kind)
+    assert finish is not None
+    return finish
+
+
+async def stream_events(
+    reply: UpstreamReply,
+    assembler: ReplyAssembler,
+    renderer: Renderer,
+    *,
+    on_error: Callable[[str, str], bytes],
+    trailer: Callable[[], bytes] | None = None,
+) -> AsyncIterator[bytes]:
+    """Render upstream events as they arrive. Once bytes are out there is no retry: a failure
+    becomes an error event in the client's own shape."""
+    status, error_kind = "cancelled", "client_disconnected"
+    try:
+        async for event in reply:
+            chunk = b"".join(renderer.render(out) for out in assembler.feed(event))
+            if chunk:
+                yield chunk
+            if assembler.done:
+                break
+        yield b"".join(renderer.render(out) for out in assembler.finish())
+        if trailer is not None:
+            yield trailer()
+        status, error_kind = "success", None
+    except UpstreamStreamFailure as failure:
+        status, error_kind = "error", failure.kind
+        yield on_error("api_error", f"Kiro failed while answering: {failure.message}")
+    except ProxyError as error:
+        status, error_kind = "error", error.kind
+        yield on_error(error.kind, error.message)
+    except Exception as error:  # transport/decoding failure mid-stream
+        status, error_kind = "error", type(error).__name__
+        yield on_error("api_error", f"the upstream stream broke off: {error}")
+    finally:
+        await reply.aclose()
+        _finish_reply(reply, assembler, status=status, error_kind=error_kind)

@@ -1,0 +1,112 @@
+"""Wires everything together: the only module that knows every part."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kiro_proxy import __version__
+from kiro_proxy.api import anthropic_routes, common_routes, openai_routes
+from kiro_proxy.api.errors import error_response, flavour_for_path
+from kiro_proxy.api.services import Services
+from kiro_proxy.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    ProxyError,
+)
+from kiro_proxy.kiro.client import KiroClient
+from kiro_proxy.pool.runtime import create_runtime
+from kiro_proxy.settings import Settings
+
+log = logging.getLogger("kiro_proxy")
+
+
+def build_client(settings: Settings) -> KiroClient:
+    return KiroClient(
+        api_url=settings.kiro_api_url,
+        codewhisperer_url=settings.kiro_codewhisperer_url,
+        auth_url=settings.kiro_auth_url,
+        oidc_url_template=settings.kiro_oidc_url,
+        kiro_version=settings.kiro_version,
+        agent_mode=settings.kiro_agent_mode,
+        connect_timeout=settings.connect_timeout,
+        first_byte_timeout=settings.first_byte_timeout,
+        idle_timeout=settings.idle_timeout,
+        proxy_url=settings.proxy_url,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = build_client(settings)
+        await client.start()
+        runtime = await create_runtime(settings, client)
+        app.state.services = Services(settings=settings, client=client, runtime=runtime)
+        try:
+            yield
+        finally:
+            await runtime.close()
+            await client.close()
+
+    app = FastAPI(
+        title="kiro-proxy",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["x-request-id"],
+    )
+    app.include_router(anthropic_routes.router)
+    app.include_router(openai_routes.router)
+    app.include_router(common_routes.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProxyError)
+    async def _proxy_error(request: Request, error: ProxyError) -> Response:
+        return error_response(error, flavour_for_path(request.url.path))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
+        return error_response(
+            InvalidRequestError(f"invalid request: {error.errors()}"),
+            flavour_for_path(request.url.path),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if error.status_code == 404:
+            proxy_error: ProxyError = NotFoundError(f"no route for {request.method} {path}")
+        elif error.status_code == 405:
+            proxy_error = InvalidRequestError(f"method {request.method} not allowed on {path}")
+            proxy_error.status = 405
+        else:
+            proxy_error = ProxyError(str(error.detail))
+            proxy_error.status = error.status_code
+        return error_response(proxy_error, flavour_for_path(path))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            ProxyError("internal error in the gateway; see its log for details"),
+            flavour_for_path(request.url.path),
+        )
