@@ -6,6 +6,7 @@ shapes (protocol doc §3.2); everything downstream works with these dataclasses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,19 +138,29 @@ def _json(payload: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _message_of(payload: bytes) -> str:
-    body = _json(payload)
+def _message_of(frame: Frame) -> str:
+    body = _json(frame.payload)
     if body is not None:
         for key in ("message", "Message", "errorMessage"):
             if isinstance(body.get(key), str):
                 return body[key]
-    return payload.decode("utf-8", "replace")
+    if not frame.payload:
+        # Error frames may carry their text only in the `:error-message` header.
+        header = frame.headers.get(":error-message")
+        return header if isinstance(header, str) else ""
+    return frame.payload.decode("utf-8", "replace")
+
+
+def _number(value: Any) -> float | None:
+    """A finite JSON number (bools are ints in Python, but not numbers in JSON)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
+    number = _number(value)
+    return None if number is None else int(number)
 
 
 def _metadata_event(body: dict[str, Any]) -> MetadataEvent:
@@ -160,7 +171,6 @@ def _metadata_event(body: dict[str, Any]) -> MetadataEvent:
     cache_write = _int_or_none(usage.get("cacheWriteInputTokens"))
     # The buckets are disjoint: total input is their sum (protocol doc §3.2).
     parts = [p for p in (uncached, cache_read, cache_write) if p is not None]
-    pct = usage.get("contextUsagePercentage")
     stop = body.get("stopReason")
     return MetadataEvent(
         input_tokens=sum(parts) if parts else None,
@@ -168,7 +178,7 @@ def _metadata_event(body: dict[str, Any]) -> MetadataEvent:
         cache_read_input_tokens=cache_read,
         cache_write_input_tokens=cache_write,
         stop_reason=stop if isinstance(stop, str) else None,
-        context_usage_percentage=float(pct) if isinstance(pct, int | float) else None,
+        context_usage_percentage=_number(usage.get("contextUsagePercentage")),
     )
 
 
@@ -186,7 +196,7 @@ def _tool_use_event(body: dict[str, Any]) -> ToolUseEvent:
         tool_use_id=str(body.get("toolUseId") or ""),
         name=name if isinstance(name, str) and name else None,
         input=fragment,
-        stop=bool(body.get("stop", False)),
+        stop=body.get("stop") is True,
     )
 
 
@@ -194,9 +204,9 @@ def event_from_frame(frame: Frame) -> KiroEvent | None:
     """Interpret one frame. Returns None for frames that carry nothing to act on."""
     message_type = frame.message_type or "event"
     if message_type == "exception":
-        return ExceptionEvent(frame.exception_type or "UnknownException", _message_of(frame.payload))
+        return ExceptionEvent(frame.exception_type or "UnknownException", _message_of(frame))
     if message_type == "error":
-        return ErrorEvent(frame.error_code or "UnknownError", _message_of(frame.payload))
+        return ErrorEvent(frame.error_code or "UnknownError", _message_of(frame))
 
     event_type = frame.event_type or ""
     if event_type in _IGNORED_EVENT_TYPES:
@@ -222,18 +232,16 @@ def event_from_frame(frame: Frame) -> KiroEvent | None:
     if event_type == "toolUseEvent":
         return _tool_use_event(body)
     if event_type == "meteringEvent":
-        usage = body.get("usage")
+        usage = _number(body.get("usage"))
         unit = body.get("unit")
-        if isinstance(usage, int | float) and not isinstance(usage, bool):
-            return MeteringEvent(float(usage), unit if isinstance(unit, str) else "credit")
+        if usage is not None:
+            return MeteringEvent(usage, unit if isinstance(unit, str) else "credit")
         return None
     if event_type == "contextUsageEvent":
-        pct = body.get("contextUsagePercentage")
-        if isinstance(pct, int | float) and not isinstance(pct, bool):
-            return ContextUsageEvent(float(pct))
-        return None
+        pct = _number(body.get("contextUsagePercentage"))
+        return ContextUsageEvent(pct) if pct is not None else None
     if event_type in ("metadataEvent", "messageMetadataEvent"):
         return _metadata_event(body)
     if event_type == "invalidStateEvent":
-        return ErrorEvent("InvalidState", _message_of(frame.payload))
+        return ErrorEvent("InvalidState", _message_of(frame))
     return UnknownEvent(event_type, frame.payload)

@@ -3,36 +3,100 @@
 Frame layout (big-endian, protocol doc §3.1):
     total_length u32 | headers_length u32 | prelude_crc u32 | headers | payload | message_crc u32
 
-The decoder checks both CRC32s, bounds frame and header sizes, parses all ten header value types,
-and resynchronises after corruption: a bad prelude skips one byte and rescans, a bad message skips
-the whole frame. Each failure class has its own exception. In the default (lenient) mode corrupt
-frames are skipped and recorded in `skipped`; after `max_consecutive_errors` corruptions in a row
-`TooManyErrors` is raised. In strict mode the first corruption raises its own exception.
+The decoder checks both CRC32s, bounds frame and header sizes, parses all ten header value types
+(`eventstream_headers`), and resynchronises after corruption. Each failure class has its own
+exception, all subclasses of `EventStreamError`.
+
+Recovery (lenient, the default):
+* prelude CRC mismatch or impossible lengths → the length fields cannot be trusted, so the
+  decoder scans forward byte by byte for the next valid prelude. One corrupt region counts as
+  one error, however many bytes the scan skips (a per-byte count would give up after 5 bytes);
+* message CRC mismatch or malformed headers → the prelude was valid, so the whole frame is skipped;
+* `max_consecutive_errors` errors without a good frame in between → `TooManyErrors`.
+Skipped errors are kept (the last 64) in `skipped` for logging.
+
+Strict mode raises the first error. Size limits (`FrameTooLarge`, `HeadersTooLarge`) raise in
+both modes: a prelude whose CRC holds announces a genuine frame, and skipping it would mean
+reading the oversized frame anyway. A raised error is sticky: frames completed before it in the
+same `feed` call are returned first and the error is raised by the next `feed` or `close`, so no
+good frame is lost to a later bad one.
 """
 
 from __future__ import annotations
 
 import struct
-import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
 
+from kiro_proxy.kiro.eventstream_headers import (
+    BOOL_FALSE,
+    BOOL_TRUE,
+    BYTE,
+    BYTES,
+    INTEGER,
+    LONG,
+    SHORT,
+    STRING,
+    TIMESTAMP,
+    UUID,
+    EventStreamError,
+    HeaderInput,
+    HeaderValue,
+    InvalidHeader,
+    encode_header_value,
+    encode_headers,
+    parse_headers,
+)
+
+__all__ = [
+    "BOOL_FALSE",
+    "BOOL_TRUE",
+    "BYTE",
+    "BYTES",
+    "INTEGER",
+    "LONG",
+    "SHORT",
+    "STRING",
+    "TIMESTAMP",
+    "UUID",
+    "EventStreamDecoder",
+    "EventStreamError",
+    "Frame",
+    "FrameTooLarge",
+    "HeaderInput",
+    "HeaderValue",
+    "HeadersTooLarge",
+    "InvalidFrameLength",
+    "InvalidHeader",
+    "MessageChecksumMismatch",
+    "PreludeChecksumMismatch",
+    "TooManyErrors",
+    "TruncatedStream",
+    "encode_error",
+    "encode_event",
+    "encode_exception",
+    "encode_frame",
+    "encode_header_value",
+    "encode_headers",
+    "parse_headers",
+]
+
 PRELUDE_LENGTH = 12
 MIN_FRAME_LENGTH = 16  # prelude + message CRC, no headers or payload
-DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024
-DEFAULT_MAX_HEADERS_LENGTH = 128 * 1024
-DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
+DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024  # KRS bound
+DEFAULT_MAX_HEADERS_LENGTH = 128 * 1024  # botocore bound
+DEFAULT_MAX_CONSECUTIVE_ERRORS = 5  # KRS bound
+_KEEP_SKIPPED = 64
+# Kiro repeats the same few header blocks (one per event type) on every frame: parsed blocks are
+# cached per decoder, keyed by their bytes. Bounded so hostile input cannot grow it.
+_HEADER_CACHE_ENTRIES = 64
+_HEADER_CACHE_MAX_BLOCK = 512
 
 _PRELUDE = struct.Struct(">III")
 _U32 = struct.Struct(">I")
-
-
-class EventStreamError(Exception):
-    """Base class for every decoding failure."""
 
 
 class PreludeChecksumMismatch(EventStreamError):
@@ -55,31 +119,12 @@ class HeadersTooLarge(EventStreamError):
     """headers_length exceeds the configured maximum header block size."""
 
 
-class InvalidHeader(EventStreamError):
-    """A header entry is truncated, has an unknown type, or is not valid UTF-8."""
-
-
 class TooManyErrors(EventStreamError):
     """Too many consecutive corrupt frames: the stream is not an event stream any more."""
 
 
 class TruncatedStream(EventStreamError):
     """The stream ended in the middle of a frame."""
-
-
-# Header value types (protocol doc §3.1 table).
-BOOL_TRUE, BOOL_FALSE, BYTE, SHORT, INTEGER, LONG, BYTES, STRING, TIMESTAMP, UUID = range(10)
-
-
-@dataclass(slots=True, frozen=True)
-class HeaderValue:
-    """A header value with its explicit wire type, for exact round trips."""
-
-    type: int
-    value: Any
-
-
-HeaderInput = HeaderValue | str | bool | bytes | int | datetime | uuid.UUID
 
 
 @dataclass(slots=True, frozen=True)
@@ -109,141 +154,16 @@ class Frame:
         return value if isinstance(value, str) else None
 
 
-def _crc(data: bytes | memoryview, start: int = 0) -> int:
-    return zlib.crc32(data, start) & 0xFFFFFFFF
-
-
-def parse_headers(block: bytes | memoryview) -> tuple[dict[str, Any], dict[str, int]]:
-    """Parse a header block into name → value (and name → wire type)."""
-    headers: dict[str, Any] = {}
-    types: dict[str, int] = {}
-    view = memoryview(block)
-    pos, end = 0, len(view)
-
-    def need(n: int) -> None:
-        if pos + n > end:
-            raise InvalidHeader(f"header block truncated at offset {pos}")
-
-    while pos < end:
-        need(1)
-        name_len = view[pos]
-        pos += 1
-        if name_len == 0:
-            raise InvalidHeader("empty header name")
-        need(name_len + 1)
-        try:
-            name = bytes(view[pos : pos + name_len]).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidHeader("header name is not UTF-8") from exc
-        pos += name_len
-        kind = view[pos]
-        pos += 1
-        value: Any
-        if kind == BOOL_TRUE:
-            value = True
-        elif kind == BOOL_FALSE:
-            value = False
-        elif kind == BYTE:
-            need(1)
-            value = struct.unpack_from(">b", view, pos)[0]
-            pos += 1
-        elif kind == SHORT:
-            need(2)
-            value = struct.unpack_from(">h", view, pos)[0]
-            pos += 2
-        elif kind == INTEGER:
-            need(4)
-            value = struct.unpack_from(">i", view, pos)[0]
-            pos += 4
-        elif kind in (LONG, TIMESTAMP):
-            need(8)
-            # Timestamps stay raw milliseconds since the epoch (header_types says which):
-            # arbitrary int64 values do not all fit a datetime.
-            value = struct.unpack_from(">q", view, pos)[0]
-            pos += 8
-        elif kind in (BYTES, STRING):
-            need(2)
-            length = struct.unpack_from(">H", view, pos)[0]
-            pos += 2
-            need(length)
-            data = bytes(view[pos : pos + length])
-            pos += length
-            if kind == STRING:
-                try:
-                    value = data.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InvalidHeader(f"header {name!r} is not UTF-8") from exc
-            else:
-                value = data
-        elif kind == UUID:
-            need(16)
-            value = uuid.UUID(bytes=bytes(view[pos : pos + 16]))
-            pos += 16
-        else:
-            raise InvalidHeader(f"unknown header value type {kind} for {name!r}")
-        headers[name] = value
-        types[name] = kind
-    return headers, types
-
-
-def _encode_header_value(value: HeaderInput) -> bytes:
-    if isinstance(value, HeaderValue):
-        kind, raw = value.type, value.value
-    elif isinstance(value, bool):
-        kind, raw = (BOOL_TRUE if value else BOOL_FALSE), value
-    elif isinstance(value, str):
-        kind, raw = STRING, value
-    elif isinstance(value, bytes):
-        kind, raw = BYTES, value
-    elif isinstance(value, int):
-        kind, raw = INTEGER if -(2**31) <= value < 2**31 else LONG, value
-    elif isinstance(value, datetime):
-        kind, raw = TIMESTAMP, int(value.timestamp() * 1000)
-    elif isinstance(value, uuid.UUID):
-        kind, raw = UUID, value
-    else:
-        raise TypeError(f"unsupported header value {value!r}")
-
-    if kind in (BOOL_TRUE, BOOL_FALSE):
-        return bytes([kind])
-    if kind == BYTE:
-        return bytes([kind]) + struct.pack(">b", raw)
-    if kind == SHORT:
-        return bytes([kind]) + struct.pack(">h", raw)
-    if kind == INTEGER:
-        return bytes([kind]) + struct.pack(">i", raw)
-    if kind in (LONG, TIMESTAMP):
-        return bytes([kind]) + struct.pack(">q", raw)
-    if kind in (BYTES, STRING):
-        data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-        if len(data) > 0xFFFF:
-            raise ValueError("header value longer than 65535 bytes")
-        return bytes([kind]) + struct.pack(">H", len(data)) + data
-    if kind == UUID:
-        return bytes([kind]) + (raw.bytes if isinstance(raw, uuid.UUID) else bytes(raw))
-    raise ValueError(f"unknown header type {kind}")
-
-
-def encode_headers(headers: dict[str, HeaderInput]) -> bytes:
-    out = bytearray()
-    for name, value in headers.items():
-        encoded = name.encode("utf-8")
-        if not 0 < len(encoded) < 256:
-            raise ValueError(f"header name {name!r} must be 1..255 bytes")
-        out.append(len(encoded))
-        out += encoded
-        out += _encode_header_value(value)
-    return bytes(out)
-
-
 def encode_frame(headers: dict[str, HeaderInput], payload: bytes) -> bytes:
     """Encode one frame with both CRCs."""
     header_block = encode_headers(headers)
     total = MIN_FRAME_LENGTH + len(header_block) + len(payload)
+    if total > 0xFFFFFFFF:
+        raise ValueError("frame longer than 4 GiB")
     prelude = struct.pack(">II", total, len(header_block))
-    prelude += _U32.pack(_crc(prelude))
-    body = prelude + header_block + payload
-    return body + _U32.pack(_crc(body))
+    prelude += _U32.pack(zlib.crc32(prelude))
+    body = b"".join((prelude, header_block, payload))
+    return body + _U32.pack(zlib.crc32(body))
 
 
 def encode_event(event_type: str, payload: dict[str, Any] | bytes) -> bytes:
@@ -289,86 +209,134 @@ class EventStreamDecoder:
         strict: bool = False,
     ) -> None:
         self._buffer = bytearray()
+        self._pos = 0  # start of unconsumed bytes; compacted once per feed, not per frame
         self._max_frame = max_frame_length
         self._max_headers = max_headers_length
-        self._max_errors = max_consecutive_errors
+        self._max_errors = max(1, max_consecutive_errors)
         self._strict = strict
         self._consecutive_errors = 0
+        self._resyncing = False  # scanning for a prelude after corruption
+        self._resync_skipped = 0
+        self._failure: EventStreamError | None = None
+        self._header_cache: dict[bytes, tuple[dict[str, Any], dict[str, int]]] = {}
         self.skipped: list[EventStreamError] = []
         self.frames_decoded = 0
 
     @property
     def buffered(self) -> int:
         """Bytes held that do not yet form a complete frame."""
-        return len(self._buffer)
+        return len(self._buffer) - self._pos
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        if self._failure is not None:
+            raise self._failure
+        buf = self._buffer
+        if self._pos:
+            del buf[: self._pos]
+            self._pos = 0
         if data:
-            self._buffer += data
+            buf += data
         frames: list[Frame] = []
-        while True:
-            frame = self._next_frame()
-            if frame is None:
-                return frames
-            frames.append(frame)
+        try:
+            self._decode_into(frames)
+        except EventStreamError as error:
+            self._failure = error
+            if frames:
+                return frames  # the error is raised by the next feed() or close()
+            raise
+        return frames
 
     def close(self) -> None:
         """Signal end of input: leftover bytes mean the stream was cut mid-frame."""
-        if self._buffer:
-            left = len(self._buffer)
-            self._buffer.clear()
-            raise TruncatedStream(f"stream ended with {left} bytes of an incomplete frame")
+        if self._failure is not None:
+            raise self._failure
+        left = self.buffered
+        self._buffer.clear()
+        self._pos = 0
+        if left:
+            self._failure = TruncatedStream(
+                f"stream ended with {left} bytes of an incomplete frame"
+            )
+            raise self._failure
 
-    def _fail(self, error: EventStreamError, skip: int) -> None:
+    def _error(self, error: EventStreamError) -> None:
+        """Count one corruption (lenient) or raise it (strict)."""
         if self._strict:
             raise error
-        del self._buffer[:skip]
         self.skipped.append(error)
-        if len(self.skipped) > 64:
-            del self.skipped[:-64]
+        if len(self.skipped) > _KEEP_SKIPPED:
+            del self.skipped[:-_KEEP_SKIPPED]
         self._consecutive_errors += 1
         if self._consecutive_errors >= self._max_errors:
             raise TooManyErrors(
                 f"{self._consecutive_errors} consecutive corrupt frames; last: {error}"
             ) from error
 
-    def _next_frame(self) -> Frame | None:
+    def _bad_prelude(self, error: EventStreamError) -> None:
+        # Only the first bad offset of a corrupt region counts; the scan then moves on quietly.
+        # A scan longer than any legal frame means a second corrupt region.
+        if not self._resyncing or self._resync_skipped >= self._max_frame:
+            self._error(error)
+            self._resyncing = True
+            self._resync_skipped = 0
+        self._resync_skipped += 1
+        self._pos += 1
+
+    def _decode_into(self, frames: list[Frame]) -> None:
         buf = self._buffer
-        while len(buf) >= PRELUDE_LENGTH:
-            total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, 0)
-            if _crc(memoryview(buf)[:8]) != prelude_crc:
-                self._fail(PreludeChecksumMismatch("prelude CRC mismatch"), 1)
-                continue
-            if total < MIN_FRAME_LENGTH or headers_len > total - MIN_FRAME_LENGTH:
-                self._fail(
-                    InvalidFrameLength(f"total_length {total}, headers_length {headers_len}"), 1
-                )
-                continue
-            if total > self._max_frame:
-                self._fail(FrameTooLarge(f"frame of {total} bytes exceeds {self._max_frame}"), 1)
-                continue
-            if headers_len > self._max_headers:
-                self._fail(
-                    HeadersTooLarge(f"headers of {headers_len} bytes exceed {self._max_headers}"),
-                    1,
-                )
-                continue
-            if len(buf) < total:
-                return None
-            view = memoryview(buf)
-            try:
-                (message_crc,) = _U32.unpack_from(view, total - 4)
-                if _crc(view[: total - 4]) != message_crc:
-                    raise MessageChecksumMismatch("message CRC mismatch")
-                headers, types = parse_headers(view[PRELUDE_LENGTH : PRELUDE_LENGTH + headers_len])
-                payload = bytes(view[PRELUDE_LENGTH + headers_len : total - 4])
-            except EventStreamError as error:
-                view.release()
-                self._fail(error, total)
-                continue
-            view.release()
-            del buf[:total]
-            self._consecutive_errors = 0
-            self.frames_decoded += 1
-            return Frame(headers, payload, types)
-        return None
+        end = len(buf)
+        crc32 = zlib.crc32
+        with memoryview(buf) as view:
+            while end - self._pos >= PRELUDE_LENGTH:
+                pos = self._pos
+                total, headers_len, prelude_crc = _PRELUDE.unpack_from(buf, pos)
+                if crc32(view[pos : pos + 8]) != prelude_crc:
+                    self._bad_prelude(PreludeChecksumMismatch("prelude CRC mismatch"))
+                    continue
+                if total < MIN_FRAME_LENGTH or headers_len > total - MIN_FRAME_LENGTH:
+                    self._bad_prelude(
+                        InvalidFrameLength(f"total_length {total}, headers_length {headers_len}")
+                    )
+                    continue
+                if total > self._max_frame:
+                    raise FrameTooLarge(f"frame of {total} bytes exceeds {self._max_frame}")
+                if headers_len > self._max_headers:
+                    raise HeadersTooLarge(
+                        f"headers of {headers_len} bytes exceed {self._max_headers}"
+                    )
+                if end - pos < total:
+                    return
+                self._resyncing = False
+                frame_end = pos + total
+                (message_crc,) = _U32.unpack_from(buf, frame_end - 4)
+                # The running CRC over bytes 0..7 is the prelude CRC itself: continue from it.
+                if crc32(view[pos + 8 : frame_end - 4], prelude_crc) != message_crc:
+                    self._pos = frame_end
+                    self._error(MessageChecksumMismatch("message CRC mismatch"))
+                    continue
+                headers_end = pos + PRELUDE_LENGTH + headers_len
+                try:
+                    # bytes, not a view: an exception's traceback must not pin the buffer.
+                    headers, types = self._parse_header_block(
+                        bytes(view[pos + PRELUDE_LENGTH : headers_end])
+                    )
+                except EventStreamError as error:
+                    self._pos = frame_end
+                    self._error(error)
+                    continue
+                self._pos = frame_end
+                self._consecutive_errors = 0
+                self.frames_decoded += 1
+                frames.append(Frame(headers, bytes(view[headers_end : frame_end - 4]), types))
+
+    def _parse_header_block(self, block: bytes) -> tuple[dict[str, Any], dict[str, int]]:
+        if len(block) > _HEADER_CACHE_MAX_BLOCK:
+            return parse_headers(block)
+        cached = self._header_cache.get(block)
+        if cached is None:
+            cached = parse_headers(block)
+            if len(self._header_cache) >= _HEADER_CACHE_ENTRIES:
+                self._header_cache.clear()
+            self._header_cache[block] = cached
+        # Copies: frames must not share mutable dicts with the cache or each other.
+        return dict(cached[0]), dict(cached[1])
