@@ -2,6 +2,11 @@
 
 `translate/assembler.py` turns KiroEvents into these (thinking-tag parsing, tool-call assembly,
 usage); `translate/anthropic_response.py` and `translate/openai_response.py` render them.
+
+Ordering contract the assembler guarantees (renderers rely on it):
+- thinking (ThinkingDelta*, ThinkingEnd) is never interleaved with a tool call;
+- a tool call is ToolCallStart, ToolCallDelta*, ToolCallEnd with nothing else in between;
+- Finish is the last event and comes exactly once.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ class ThinkingEnd:
 
 
 @dataclass(slots=True, frozen=True)
+class RedactedThinking:
+    """Opaque redacted reasoning (Anthropic `redacted_thinking` block); other formats drop it."""
+
+    data: str
+
+
+@dataclass(slots=True, frozen=True)
 class ToolCallStart:
     index: int  # 0-based among tool calls of this reply
     id: str
@@ -42,12 +54,31 @@ class ToolCallDelta:
 
 @dataclass(slots=True, frozen=True)
 class ToolCallEnd:
+    """End of a tool call.
+
+    Invariant: the concatenated `ToolCallDelta` fragments followed by `arguments_suffix` are JSON
+    that parses to `input`. Renderers stream the suffix as one last fragment, so a client that
+    accumulates fragments (Claude Code, the SDKs) sees the same arguments as `input`.
+    `truncated` means Kiro cut the arguments off (it does so for very large tool inputs) and they
+    were repaired by closing open strings/containers, or replaced by `{}`: renderers add a
+    visible note so the user and the model know the call is incomplete.
+    """
+
     index: int
     input: dict[str, Any]
+    arguments_suffix: str = ""
+    truncated: bool = False
 
 
 @dataclass(slots=True)
 class Usage:
+    """Token usage of one reply.
+
+    `input_tokens` is the whole prompt, cached parts included (uncached + cache read + cache
+    write); the Anthropic renderer subtracts the cache buckets because Anthropic's
+    `input_tokens` counts only the uncached part. Cache figures are 0 unless Kiro reported them.
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
@@ -62,4 +93,13 @@ class Finish:
     stop_sequence: str | None = None
 
 
-OutputEvent = TextDelta | ThinkingDelta | ThinkingEnd | ToolCallStart | ToolCallDelta | ToolCallEnd | Finish
+OutputEvent = (
+    TextDelta
+    | ThinkingDelta
+    | ThinkingEnd
+    | RedactedThinking
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | Finish
+)
