@@ -1,0 +1,198 @@
+"""Access-token lifecycle: refresh before expiry, single-flight per account.
+
+Kiro-Go refreshes only on a 30-minute tick and without a lock, so concurrent refreshes race on a
+rotated refresh token (protocol doc §10 items 14–15). Here every caller that needs a fresh token
+for an account awaits the same in-flight refresh, and a permanent refusal (`invalid_grant`)
+disables the account with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from kiro_proxy.kiro.errors import TokenRefreshError
+from kiro_proxy.pool.account import Account
+from kiro_proxy.pool.pool import AccountPool
+
+if TYPE_CHECKING:
+    from kiro_proxy.kiro.client import UpstreamCredentials
+
+log = logging.getLogger(__name__)
+
+# Refresh this long before the stated expiry (Kiro-Go: 300 s; KRS treats < 5 min as expired).
+REFRESH_MARGIN_SECONDS = 300.0
+DEFAULT_EXPIRES_IN = 3600.0
+
+TokensSaved = Callable[[Account], Awaitable[None]]
+
+
+class RefreshFailed(Exception):
+    """A refresh did not produce a token. `permanent` means the account was disabled."""
+
+    def __init__(self, account: Account, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.account_id = account.id
+        self.permanent = permanent
+
+
+class TokenManager:
+    def __init__(
+        self,
+        client: object,
+        pool: AccountPool,
+        *,
+        global_proxy_url: str | None = None,
+        on_tokens_saved: TokensSaved | None = None,
+        margin_seconds: float = REFRESH_MARGIN_SECONDS,
+        credentials_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self._client = client
+        self._pool = pool
+        self._global_proxy_url = global_proxy_url
+        self._on_tokens_saved = on_tokens_saved
+        self._margin = margin_seconds
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._credentials_factory = credentials_factory
+
+    def set_global_proxy(self, proxy_url: str | None) -> None:
+        self._global_proxy_url = proxy_url or None
+
+    def proxy_for(self, account: Account) -> str | None:
+        """The account's own outbound proxy wins; "direct" opts out of the global one."""
+        if account.proxy_url:
+            return None if account.proxy_url == "direct" else account.proxy_url
+        return self._global_proxy_url
+
+    def ensure_machine_id(self, account: Account) -> str:
+        # Kiro's own client sends a 64-hex machine id; generated once and persisted with the account.
+        if not account.machine_id:
+            account.machine_id = secrets.token_hex(32)
+        return account.machine_id
+
+    def credentials(self, account: Account) -> UpstreamCredentials:
+        factory = self._credentials_factory
+        if factory is None:
+            from kiro_proxy.kiro.client import UpstreamCredentials
+
+            factory = self._credentials_factory = UpstreamCredentials
+        return factory(
+            access_token=account.access_token or "",
+            machine_id=self.ensure_machine_id(account),
+            auth_method=account.auth_method,
+            region=account.region or "us-east-1",
+            profile_arn=account.profile_arn,
+            proxy_url=self.proxy_for(account),
+        )
+
+    def needs_refresh(self, account: Account, *, margin: float | None = None) -> bool:
+        if account.auth_method == "api_key":
+            return False  # a ksk_ key is the bearer token itself; nothing to refresh
+        if not account.access_token or account.expires_at is None:
+            return True
+        return account.expires_at - self._pool.clock() < (
+            self._margin if margin is None else margin
+        )
+
+    async def ensure_fresh(self, account: Account) -> None:
+        if self.needs_refresh(account):
+            await self.refresh(account)
+
+    async def refresh(self, account: Account, *, stale_access_token: str | None = None) -> None:
+        """Refresh now, joining a refresh already under way for this account.
+
+        With `stale_access_token` (the token upstream just rejected), a refresh that another
+        request finished meanwhile counts: the token changed, so nothing more is done.
+        """
+        task = self._inflight.get(account.id)
+        if task is None:
+            if stale_access_token is not None and account.access_token != stale_access_token:
+                return
+            task = asyncio.create_task(self._refresh_once(account))
+            self._inflight[account.id] = task
+            task.add_done_callback(lambda t, key=account.id: self._forget(key, t))
+        # shield: one caller giving up (client disconnect) must not cancel everyone's refresh.
+        await asyncio.shield(task)
+
+    def _forget(self, key: str, task: asyncio.Task[None]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here so that a refresh nobody awaited logs no warning
+
+    async def _refresh_once(self, account: Account) -> None:
+        if account.auth_method == "api_key":
+            return
+        if not account.refresh_token:
+            self._pool.disable(account, "no refresh token: re-import the account")
+            raise RefreshFailed(
+                account, f"account {account.label} has no refresh token", permanent=True
+            )
+        machine_id = self.ensure_machine_id(account)
+        proxy = self.proxy_for(account)
+        region = account.region or "us-east-1"
+        try:
+            if account.auth_method == "idc":
+                grant = await self._client.refresh_oidc(  # type: ignore[attr-defined]
+                    account.refresh_token,
+                    account.client_id or "",
+                    account.client_secret or "",
+                    region=region,
+                    proxy_url=proxy,
+                )
+            else:
+                grant = await self._client.refresh_social(  # type: ignore[attr-defined]
+                    account.refresh_token, machine_id=machine_id, region=region, proxy_url=proxy
+                )
+        except TokenRefreshError as exc:
+            if exc.is_permanent:
+                reason = f"refresh token rejected ({exc.error or exc.status}): re-login needed"
+                self._pool.disable(account, reason)
+                log.warning("account %s disabled: %s", account.label, reason)
+                raise RefreshFailed(
+                    account, f"account {account.label}: {reason}", permanent=True
+                ) from exc
+            raise RefreshFailed(
+                account,
+                f"token refresh failed for {account.label} (HTTP {exc.status})",
+                permanent=False,
+            ) from exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise RefreshFailed(
+                account,
+                f"token refresh failed for {account.label}: {type(exc).__name__}",
+                permanent=False,
+            ) from exc
+
+        now = self._pool.clock()
+        account.access_token = grant.access_token
+        if grant.refresh_token:  # OIDC may omit it: keep the old one (Kiro-Go, KRS)
+            account.refresh_token = grant.refresh_token
+        if grant.profile_arn:
+            account.profile_arn = grant.profile_arn
+        account.expires_at = now + float(grant.expires_in or DEFAULT_EXPIRES_IN)
+        account.last_refresh_at = now
+        log.info("refreshed token for account %s", account.label)
+        if self._on_tokens_saved is not None:
+            try:
+                await self._on_tokens_saved(account)
+            except Exception:
+                log.exception("could not persist refreshed tokens for account %s", account.label)
+
+    async def refresh_expiring(self, *, horizon_seconds: float) -> int:
+        """Background pass: refresh every enabled account expiring within the horizon."""
+        count = 0
+        for account in self._pool.all():
+            if not account.enabled or not self.needs_refresh(account, margin=horizon_seconds):
+                continue
+            try:
+                await self.refresh(account)
+                count += 1
+            except RefreshFailed as exc:
+                log.warning("background refresh: %s", exc)
+        return count

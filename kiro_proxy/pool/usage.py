@@ -1,0 +1,143 @@
+"""Usage recording: one row per request, written off the hot path, plus running totals.
+
+`record` only appends to a queue; a background task writes rows in batches through a sink (the
+store's usage repository). `close` drains the queue, so nothing is lost on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+FLUSH_INTERVAL_SECONDS = 0.5
+
+
+@dataclass(slots=True, frozen=True)
+class UsageRow:
+    created_at: float
+    request_id: str
+    account_id: str | None
+    api_key_id: str | None
+    route: str
+    model: str
+    stream: bool
+    status: str  # success | error | cancelled
+    input_tokens: int
+    output_tokens: int
+    credits: float
+    latency_ms: int
+    first_token_ms: int | None
+    error_kind: str | None
+    attempts: int = 1
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Global counters as `/v1/stats` reports them (Kiro-Go's names, camelCase on the wire)."""
+
+    total_requests: int = 0
+    success_requests: int = 0
+    failed_requests: int = 0
+    total_tokens: int = 0
+    total_credits: float = 0.0
+
+    def add(self, row: UsageRow) -> None:
+        self.total_requests += 1
+        if row.status == "success":
+            self.success_requests += 1
+        elif row.status != "cancelled":
+            self.failed_requests += 1
+        self.total_tokens += max(0, row.input_tokens) + max(0, row.output_tokens)
+        self.total_credits += max(0.0, row.credits)
+
+
+UsageSink = Callable[[Sequence[UsageRow]], Awaitable[None]]
+
+
+class UsageRecorder:
+    def __init__(self, sink: UsageSink | None = None, *, totals: UsageTotals | None = None) -> None:
+        self._sink = sink
+        self.totals = totals or UsageTotals()
+        self._queue: asyncio.Queue[UsageRow | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.rows_written = 0
+
+    def record(self, row: UsageRow) -> None:
+        """Count the request and queue its row; never waits."""
+        self.totals.add(row)
+        if self._sink is not None and not self._closed:
+            self._queue.put_nowait(row)
+
+    def start(self) -> None:
+        if self._sink is not None and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="usage-writer")
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            # Let a burst accumulate so that one transaction carries many rows.
+            await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
+            batch = [first]
+            while len(batch) < BATCH_SIZE and not self._queue.empty():
+                row = self._queue.get_nowait()
+                if row is None:
+                    stopping = True
+                    break
+                batch.append(row)
+            await self._write(batch)
+        await self.flush()
+
+    async def _write(self, batch: list[UsageRow]) -> None:
+        assert self._sink is not None
+        for attempt in range(3):
+            try:
+                await self._sink(batch)
+                self.rows_written += len(batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "usage writer: batch of %d rows failed (try %d)", len(batch), attempt + 1
+                )
+                await asyncio.sleep(0.2 * (attempt + 1))
+        log.error("usage writer: dropped %d usage rows after 3 failures", len(batch))
+
+    async def flush(self) -> None:
+        """Write everything queued so far (used by close and by tests)."""
+        if self._sink is None:
+            return
+        while not self._queue.empty():
+            batch: list[UsageRow] = []
+            while len(batch) < BATCH_SIZE and not self._queue.empty():
+                row = self._queue.get_nowait()
+                if row is not None:
+                    batch.append(row)
+            if batch:
+                await self._write(batch)
+
+    async def close(self) -> None:
+        """Stop the writer after it has written every queued row (a cancel could lose a batch
+        in flight, so the writer is asked to stop rather than cancelled)."""
+        self._closed = True
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+        await self.flush()

@@ -1,0 +1,78 @@
+"""TokenManager: single-flight refresh, endpoints per auth method, token bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kiro_proxy.kiro.errors import TokenRefreshError
+from kiro_proxy.pool.tokens import RefreshFailed
+
+
+async def test_concurrent_callers_share_one_refresh(kit: Any) -> None:
+    account = kit.add("a", expires_at=kit.clock.now - 1)
+    await asyncio.gather(*(kit.tokens.ensure_fresh(account) for _ in range(200)))
+    assert kit.client.refresh_calls == [("social", "a")]
+    assert not kit.tokens.needs_refresh(account)
+
+
+async def test_idc_uses_oidc_and_keeps_refresh_token_when_none_returned(kit: Any) -> None:
+    account = kit.add("a", auth_method="idc", client_id="cid", client_secret="cs", expires_at=None)
+    await kit.tokens.ensure_fresh(account)
+    assert kit.client.refresh_calls == [("oidc", "a")]
+    assert account.refresh_token == "refresh-a"
+    assert account.expires_at == kit.clock.now + 3600
+
+
+async def test_rotated_refresh_token_is_stored(kit: Any) -> None:
+    kit.client.rotate_refresh_tokens = True
+    account = kit.add("a", expires_at=None)
+    await kit.tokens.ensure_fresh(account)
+    assert account.refresh_token != "refresh-a" and account.refresh_token.startswith("refresh-a-")
+
+
+async def test_stale_token_refresh_is_skipped_when_someone_else_refreshed(kit: Any) -> None:
+    account = kit.add("a")
+    await kit.tokens.refresh(account, stale_access_token="an-older-token")
+    assert kit.client.refresh_calls == []
+
+
+async def test_invalid_grant_disables(kit: Any) -> None:
+    account = kit.add("a", expires_at=None)
+    kit.client.refresh_outcomes["a"].append(
+        TokenRefreshError(400, "invalid_grant", "Invalid refresh token provided")
+    )
+    try:
+        await kit.tokens.ensure_fresh(account)
+    except RefreshFailed as exc:
+        assert exc.permanent
+    else:
+        raise AssertionError("expected RefreshFailed")
+    assert not account.enabled and "re-login" in account.disabled_reason
+
+
+async def test_api_key_accounts_never_refresh(kit: Any) -> None:
+    account = kit.add(
+        "a", auth_method="api_key", refresh_token=None, access_token="ksk_x", expires_at=None
+    )
+    await kit.tokens.ensure_fresh(account)
+    assert kit.client.refresh_calls == []
+
+
+async def test_background_pass_refreshes_only_expiring(kit: Any) -> None:
+    kit.add("soon", expires_at=kit.clock.now + 120)
+    kit.add("later", expires_at=kit.clock.now + 3000)
+    kit.add("off", expires_at=kit.clock.now + 10, enabled=False)
+    assert await kit.tokens.refresh_expiring(horizon_seconds=600) == 1
+    assert kit.client.refresh_calls == [("social", "soon")]
+
+
+async def test_refresh_survives_a_cancelled_waiter(kit: Any) -> None:
+    account = kit.add("a", expires_at=None)
+    kit.client.refresh_delay = 0.05
+    first = asyncio.create_task(kit.tokens.ensure_fresh(account))
+    second = asyncio.create_task(kit.tokens.ensure_fresh(account))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    await second
+    assert len(kit.client.refresh_calls) == 1 and account.access_token.startswith("access-a-")
