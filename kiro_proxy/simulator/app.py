@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from kiro_proxy.simulator.auth_routes import add_auth_routes
 from kiro_proxy.simulator.control import add_control_routes
 from kiro_proxy.simulator.generate import handle_generate
 from kiro_proxy.simulator.state import SIM_STATE_KEY, SimState
+from kiro_proxy.simulator.usage_routes import add_usage_routes
 
 
 def create_app(state: SimState | None = None) -> web.Application:
@@ -22,20 +24,10 @@ def create_app(state: SimState | None = None) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[SIM_STATE_KEY] = state or SimState()
     app.router.add_post("/generateAssistantResponse", handle_generate)
-    _add_optional_routes(app)
+    add_usage_routes(app)
+    add_auth_routes(app)
     add_control_routes(app)
     return app
-
-
-def _add_optional_routes(app: web.Application) -> None:
-    with contextlib.suppress(ImportError):
-        from kiro_proxy.simulator.usage_routes import add_usage_routes
-
-        add_usage_routes(app)
-    with contextlib.suppress(ImportError):
-        from kiro_proxy.simulator.auth_routes import add_auth_routes
-
-        add_auth_routes(app)
 
 
 @dataclass(slots=True)
