@@ -305,4 +305,5 @@ def finish_arguments(prefix: JsonObjectPrefix) -> tuple[dict[str, Any], str, boo
         return {}, suffix, True
     if not isinstance(value, dict):  # pragma: no cover - the scanner only accepts objects
         return {}, suffix, True
-    return value, suffix, not prefix.complete or prefix.rejected
+    # Junk after a complete object is dropped, not a truncation: the arguments are whole.
+    return value, suffix, not prefix.complete

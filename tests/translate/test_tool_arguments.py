@@ -61,7 +61,7 @@ def test_truncated_arguments_are_closed(cut: str, expected: dict):
 
 def test_garbage_is_refused_and_marked():
     value, suffix, truncated, streamed = close('{"a": 1} trailing')
-    assert (value, truncated, streamed) == ({"a": 1}, True, '{"a": 1} ')
+    assert (value, truncated, streamed) == ({"a": 1}, False, '{"a": 1} ')
     value, suffix, truncated, streamed = close("not json")
     assert (value, suffix, truncated, streamed) == ({}, "{}", True, "")
     value, suffix, truncated, streamed = close('{"a": "raw\ncontrol"}')
