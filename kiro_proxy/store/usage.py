@@ -1,0 +1,77 @@
+"""Usage rows: batched inserts (one transaction per batch) and per-key counter updates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from kiro_proxy.pool.usage import UsageRow
+from kiro_proxy.store.database import Database
+from kiro_proxy.store.models import ApiKeyRow, UsageRecordRow
+
+
+class UsageRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def insert_batch(self, rows: Sequence[UsageRow]) -> None:
+        if not rows:
+            return
+        per_key: dict[str, list[float]] = {}
+        for row in rows:
+            if row.api_key_id:
+                totals = per_key.setdefault(row.api_key_id, [0, 0, 0, 0.0, 0.0])
+                totals[0] += 1
+                totals[1] += max(0, row.input_tokens)
+                totals[2] += max(0, row.output_tokens)
+                totals[3] += max(0.0, row.credits)
+                totals[4] = max(totals[4], row.created_at)
+        async with self._db.write_lock, self._db.session() as session, session.begin():
+            await session.execute(insert(UsageRecordRow), [row.as_dict() for row in rows])
+            for key_id, (count, inp, out, credits, last) in per_key.items():
+                await session.execute(
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.id == key_id)
+                    .values(
+                        request_count=ApiKeyRow.request_count + int(count),
+                        input_tokens=ApiKeyRow.input_tokens + int(inp),
+                        output_tokens=ApiKeyRow.output_tokens + int(out),
+                        total_credits=ApiKeyRow.total_credits + credits,
+                        last_used_at=last,
+                    )
+                )
+
+    async def count(self) -> int:
+        async with self._db.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(UsageRecordRow)) or 0)
+
+    async def recent(
+        self, limit: int = 100, *, account_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = select(UsageRecordRow).order_by(UsageRecordRow.id.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(UsageRecordRow.account_id == account_id)
+        async with self._db.session() as session:
+            rows = (await session.scalars(query)).all()
+        return [
+            {c.name: getattr(r, c.name) for c in UsageRecordRow.__table__.columns} for r in rows
+        ]
+
+    async def summary_since(self, since: float) -> dict[str, Any]:
+        """Totals since a moment (for the admin panel's charts)."""
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(UsageRecordRow.input_tokens), 0),
+            func.coalesce(func.sum(UsageRecordRow.output_tokens), 0),
+            func.coalesce(func.sum(UsageRecordRow.credits), 0.0),
+        ).where(UsageRecordRow.created_at >= since)
+        async with self._db.session() as session:
+            count, inp, out, credits = (await session.execute(query)).one()
+        return {
+            "requests": int(count),
+            "inputTokens": int(inp),
+            "outputTokens": int(out),
+            "credits": float(credits),
+        }

@@ -1,0 +1,155 @@
+"""The pool end to end against the Kiro simulator and the real KiroClient (no database)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from kiro_proxy.errors import InvalidRequestError, OverloadedError, PromptTooLongError
+from kiro_proxy.kiro.events import TextEvent
+from kiro_proxy.pool.account import Account
+from kiro_proxy.pool.dispatcher import Dispatcher, RequestContext
+from kiro_proxy.pool.pool import AccountPool
+from kiro_proxy.pool.tokens import TokenManager
+from kiro_proxy.pool.usage import UsageRecorder
+from kiro_proxy.simulator import script
+from kiro_proxy.simulator.app import start_simulator
+from kiro_proxy.simulator.state import SimAccount
+from kiro_proxy.simulator.testing import client_for, simple_request
+
+
+class World:
+    def __init__(self, sim: Any, client: Any) -> None:
+        self.sim = sim
+        self.state = sim.state
+        self.client = client
+        self.pool = AccountPool("round-robin")
+        self.tokens = TokenManager(client, self.pool)
+        self.recorder = UsageRecorder()
+        self.dispatcher = Dispatcher(client, self.pool, self.tokens, self.recorder, max_attempts=5)
+        self.sim_accounts: dict[str, SimAccount] = {}
+
+    def add(self, name: str, *, auth_method: str = "social", fresh: bool = True) -> Account:
+        sim_account = self.state.add_account(f"{name}@example.com", auth_method=auth_method)
+        self.sim_accounts[name] = sim_account
+        account = Account(
+            id=name,
+            email=sim_account.email,
+            auth_method=auth_method,  # type: ignore[arg-type]
+            refresh_token=sim_account.refresh_token,
+            access_token=sim_account.access_token if fresh else None,
+            expires_at=sim_account.access_expires_at if fresh else None,
+            client_id=sim_account.client_id,
+            client_secret=sim_account.client_secret,
+            created_at=len(self.pool),
+        )
+        self.pool.upsert(account)
+        return account
+
+    async def ask(self) -> str:
+        context = RequestContext(route="/v1/messages", model="claude-sonnet-4.5", stream=True)
+        reply = await self.dispatcher.open_reply(simple_request(), context=context)
+        text = "".join([e.text async for e in reply if isinstance(e, TextEvent)])
+        reply.finish(status="success", input_tokens=1, output_tokens=1, credits=0.0)
+        return reply.account_id + ":" + text
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    sim = await start_simulator()
+    client = client_for(sim.url)
+    await client.start()
+    try:
+        yield World(sim, client)
+    finally:
+        await client.close()
+        await sim.close()
+
+
+async def test_expired_token_two_hundred_concurrent_requests_one_refresh(world: World) -> None:
+    account = world.add("a")
+    world.state.expire_access_token(world.sim_accounts["a"])
+    account.expires_at = world.pool.clock() - 1  # we know it expired, as after a restart
+    results = await asyncio.gather(*(world.ask() for _ in range(200)))
+    assert all(r.startswith("a:") for r in results)
+    assert world.state.refresh_calls == 1
+
+
+async def test_token_expired_upstream_but_not_locally_refreshes_once(world: World) -> None:
+    world.add("a")
+    world.state.expire_access_token(world.sim_accounts["a"])  # upstream answers 403 invalid token
+    results = await asyncio.gather(*(world.ask() for _ in range(50)))
+    assert all(r.startswith("a:") for r in results)
+    assert world.state.refresh_calls == 1
+
+
+async def test_idc_refresh_uses_oidc_endpoint(world: World) -> None:
+    world.add("a", auth_method="idc", fresh=False)
+    assert (await world.ask()).startswith("a:")
+    assert (world.state.oidc_refresh_calls, world.state.refresh_calls) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        script.suspended(),
+        script.quota_exhausted(),
+        script.throttled(retry_after=30),
+        script.server_error(500),
+        script.server_error(503),
+    ],
+    ids=["suspended", "quota", "throttled", "500", "503"],
+)
+async def test_failover_to_healthy_account(world: World, fault: Any) -> None:
+    world.add("a")
+    world.add("b")
+    # The client tries both endpoints on 429, so queue the fault twice for that case.
+    for _ in range(2 if fault.status == 429 else 1):
+        world.state.enqueue(fault, account=world.sim_accounts["a"])
+    assert (await world.ask()).startswith("b:")
+    a = world.pool.get("a")
+    assert a.unusable_reason(world.pool.clock()) is not None
+
+
+async def test_revoked_refresh_token_disables_and_fails_over(world: World) -> None:
+    world.add("a", fresh=False)
+    world.add("b")
+    world.state.revoke_refresh_token(world.sim_accounts["a"])
+    assert (await world.ask()).startswith("b:")
+    a = world.pool.get("a")
+    assert not a.enabled and "invalid_grant" in (a.disabled_reason or "")
+
+
+async def test_client_errors_are_not_retried(world: World) -> None:
+    world.add("a")
+    world.add("b")
+    world.state.enqueue(script.input_too_long(), account=world.sim_accounts["a"])
+    with pytest.raises(PromptTooLongError):
+        await world.ask()
+    world.state.enqueue(script.bad_request(), account=world.sim_accounts["b"])
+    with pytest.raises(InvalidRequestError, match="Improperly formed request"):
+        await world.ask()
+    assert world.state.generate_calls == 2
+
+
+async def test_everything_down_is_overloaded_with_reason(world: World) -> None:
+    for name in "abc":
+        world.add(name)
+        world.state.enqueue(
+            script.throttled(), script.throttled(), account=world.sim_accounts[name]
+        )
+    with pytest.raises(
+        OverloadedError, match=r"all 3 accounts are cooling down; next available in \d+ s"
+    ):
+        await world.ask()
+
+
+async def test_round_robin_even_against_simulator(world: World) -> None:
+    for name in "abcd":
+        world.add(name)
+    results = [await world.ask() for _ in range(40)]
+    counts = {name: sum(r.startswith(name + ":") for r in results) for name in "abcd"}
+    assert counts == {"a": 10, "b": 10, "c": 10, "d": 10}

@@ -1,0 +1,176 @@
+"""Migrations, encryption at rest and the repositories, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from kiro_proxy.pool.account import HEALTH_FIELDS, Account
+from kiro_proxy.pool.usage import UsageRow
+from kiro_proxy.store.accounts import AccountRepository
+from kiro_proxy.store.api_keys import ApiKeyRepository
+from kiro_proxy.store.crypto import ENV_KEY, SecretBox, SecretKeyError, load_or_create_key
+from kiro_proxy.store.database import Database, async_database_url, open_database
+from kiro_proxy.store.settings_kv import SettingsRepository
+from kiro_proxy.store.usage import UsageRepository
+
+SECRET_REFRESH = "aorAAAAAG-secret-refresh-token-value"
+SECRET_ACCESS = "aoaAAAAAG-secret-access-token-value"
+
+
+def make_account(**fields: object) -> Account:
+    values: dict[str, object] = {
+        "id": "acct-1",
+        "email": "a@example.com",
+        "auth_method": "idc",
+        "client_id": "client-id",
+        "client_secret": "client-secret-value",
+        "refresh_token": SECRET_REFRESH,
+        "access_token": SECRET_ACCESS,
+        "expires_at": 1_900_000_000.0,
+        "proxy_url": "socks5://user:proxy-password@127.0.0.1:1080",
+        "created_at": 1.0,
+    }
+    values.update(fields)
+    return Account(**values)  # type: ignore[arg-type]
+
+
+async def test_migrations_are_idempotent_and_wal_on_sqlite(database_url: str) -> None:
+    db = await open_database(database_url)
+    try:
+        await db.migrate()  # second run: nothing to do
+        async with db.engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            assert version == "0001"
+            if db.dialect == "sqlite":
+                mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+                assert mode == "wal"
+    finally:
+        await db.close()
+
+
+async def test_secrets_are_encrypted_at_rest(database_url: str, data_dir: Path) -> None:
+    db = await open_database(database_url)
+    try:
+        repo = AccountRepository(db, SecretBox.for_data_dir(data_dir))
+        await repo.insert(make_account())
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT * FROM accounts"))).mappings().one()
+        raw = " ".join(str(v) for v in row.values())
+        for secret in (SECRET_REFRESH, SECRET_ACCESS, "client-secret-value", "proxy-password"):
+            assert secret not in raw
+        assert row["refresh_token_enc"].startswith("enc1:")
+        loaded = await repo.get("acct-1")
+        assert loaded is not None
+        assert (loaded.refresh_token, loaded.access_token) == (SECRET_REFRESH, SECRET_ACCESS)
+        assert loaded.proxy_url == "socks5://user:proxy-password@127.0.0.1:1080"
+        assert loaded.client_secret == "client-secret-value"
+    finally:
+        await db.close()
+
+
+async def test_account_round_trip_and_partial_saves(database_url: str, data_dir: Path) -> None:
+    db = await open_database(database_url)
+    try:
+        repo = AccountRepository(db, SecretBox.for_data_dir(data_dir))
+        account = make_account()
+        await repo.insert(account)
+        account.cooldown_until = 123.5
+        account.request_count = 7
+        account.input_tokens = 2**40  # BigInteger
+        account.email = "not-saved@example.com"  # not a health field
+        await repo.save_many([account], HEALTH_FIELDS)
+        loaded = await repo.get(account.id)
+        assert loaded is not None
+        assert (loaded.cooldown_until, loaded.request_count, loaded.input_tokens) == (
+            123.5,
+            7,
+            2**40,
+        )
+        assert loaded.email == "a@example.com"
+        assert [a.id for a in await repo.list_all()] == ["acct-1"]
+        assert await repo.delete("acct-1") and await repo.list_all() == []
+    finally:
+        await db.close()
+
+
+async def test_usage_batches_and_api_key_counters(database_url: str) -> None:
+    db = await open_database(database_url)
+    try:
+        keys = ApiKeyRepository(db)
+        key_id, key = await keys.create("ci")
+        assert key.startswith("sk-kp-") and await keys.find_active(key) == key_id
+        assert await keys.find_active(key + "x") is None
+        usage = UsageRepository(db)
+        rows = [
+            UsageRow(
+                created_at=1000.0 + i,
+                request_id=f"r{i}",
+                account_id="acct-1",
+                api_key_id=key_id if i % 2 else None,
+                route="/v1/messages",
+                model="claude-sonnet-4.5",
+                stream=True,
+                status="success",
+                input_tokens=10,
+                output_tokens=5,
+                credits=0.5,
+                latency_ms=100,
+                first_token_ms=20,
+                error_kind=None,
+            )
+            for i in range(10)
+        ]
+        await usage.insert_batch(rows)
+        assert await usage.count() == 10
+        assert (await usage.summary_since(1005.0))["requests"] == 5
+        listed = {k["id"]: k for k in await keys.list_all()}
+        assert listed[key_id]["request_count"] == 5 and listed[key_id]["input_tokens"] == 50
+        assert "key_hash" not in listed[key_id]
+        assert await keys.revoke(key_id) and await keys.find_active(key) is None
+    finally:
+        await db.close()
+
+
+async def test_settings_kv(database_url: str) -> None:
+    db = await open_database(database_url)
+    try:
+        kv = SettingsRepository(db)
+        assert await kv.get("missing", 5) == 5
+        await kv.set_many({"a": {"x": [1, 2]}, "b": "text"})
+        await kv.set("a", 3)
+        assert await kv.all() == {"a": 3, "b": "text"}
+    finally:
+        await db.close()
+
+
+def test_key_file_is_created_once_with_mode_0600(data_dir: Path) -> None:
+    first = load_or_create_key(data_dir)
+    mode = stat.S_IMODE(os.stat(data_dir / "secret.key").st_mode)
+    assert mode == 0o600
+    assert load_or_create_key(data_dir) == first
+
+
+def test_key_from_environment_and_wrong_key_error(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_KEY, "a passphrase, not a fernet key")
+    box = SecretBox(load_or_create_key(data_dir))
+    assert not (data_dir / "secret.key").exists()
+    stored = box.encrypt("secret")
+    assert box.decrypt(stored) == "secret"
+    monkeypatch.setenv(ENV_KEY, "another passphrase")
+    with pytest.raises(SecretKeyError) as info:
+        SecretBox(load_or_create_key(data_dir)).decrypt(stored)
+    assert "secret" not in str(info.value).replace("secret.key", "").replace("secrets", "")
+
+
+def test_database_url_normalisation() -> None:
+    assert async_database_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert async_database_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert async_database_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+    assert Database("sqlite+aiosqlite:///:memory:").dialect == "sqlite"
