@@ -118,9 +118,7 @@ class KiroClient:
     async def start(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout(), auto_decompress=False
-            )
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout())
 
     async def close(self) -> None:
         sessions = [self._session, *self._socks_sessions.values()]
@@ -155,7 +153,6 @@ class KiroClient:
             session = aiohttp.ClientSession(
                 connector=ProxyConnector.from_url(proxy, limit=0),
                 timeout=self._timeout(),
-                auto_decompress=False,
             )
             self._socks_sessions[proxy] = session
         return session, None
@@ -176,6 +173,8 @@ class KiroClient:
         if "profileArn" not in payload and creds.profile_arn:
             payload["profileArn"] = creds.profile_arn
         body = orjson.dumps(payload)
+        if self._session is None:
+            await self.start()
         session, proxy = self._session_for(creds.proxy_url)
         urls = self.generate_urls(endpoint, creds)
 
@@ -295,6 +294,8 @@ class KiroClient:
         proxy_url: str | None,
         json_body: dict[str, Any] | None = None,
     ) -> tuple[int, bytes, str | None]:
+        if self._session is None:
+            await self.start()
         session, proxy = self._session_for(proxy_url)
         data = orjson.dumps(json_body) if json_body is not None else None
         try:

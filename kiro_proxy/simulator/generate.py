@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
+import itertools
+import os
 from typing import Any
 
 import orjson
@@ -39,6 +40,9 @@ DEFAULT_TEXT = "Hello! This is the Kiro simulator."
 THINKING_MARKER = b"<thinking_mode>enabled</thinking_mode>"
 IMPROPER = {"message": "Improperly formed request.", "reason": None}
 TOO_LONG = {"message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"}
+# Request ids only need to be unique; uuid4 per response is measurable at benchmark rates.
+_REQUEST_IDS = itertools.count(1)
+_ID_PREFIX = f"{os.getpid():08x}-5111-4000-8000-"
 _DEFAULT_TEXT_FRAMES = b"".join(
     text_frame(part) for part in ("Hello! ", "This is the Kiro simulator.")
 )
@@ -135,7 +139,10 @@ async def handle_generate(request: web.Request) -> web.StreamResponse:
 async def _start(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         status=200,
-        headers={"Content-Type": EVENTSTREAM, "x-amzn-RequestId": str(uuid.uuid4())},
+        headers={
+            "Content-Type": EVENTSTREAM,
+            "x-amzn-RequestId": f"{_ID_PREFIX}{next(_REQUEST_IDS):012x}",
+        },
     )
     await response.prepare(request)
     return response

@@ -279,8 +279,23 @@ def split_fragments(data: str, count: int) -> list[str]:
     return out
 
 
-def step_frames(step: Step) -> list[bytes]:
-    """Frames for a data step (control steps — sleep, drop, stall, corrupt — give none)."""
+def step_frames(step: Step) -> tuple[bytes, ...]:
+    """Frames for a data step (control steps — sleep, drop, stall, corrupt — give none).
+
+    Cached for hashable steps: benchmarks repeat the same usage frames on every request.
+    """
+    try:
+        return _cached_step_frames(step)
+    except TypeError:  # unhashable (a ToolUse with a dict input)
+        return tuple(_step_frames(step))
+
+
+@lru_cache(maxsize=4096)
+def _cached_step_frames(step: Step) -> tuple[bytes, ...]:
+    return tuple(_step_frames(step))
+
+
+def _step_frames(step: Step) -> list[bytes]:
     if isinstance(step, Text):
         return [text_frame(step.text)]
     if isinstance(step, Reasoning):

@@ -162,3 +162,19 @@ def test_api_region_from_profile_arn() -> None:
     assert api_region("arn:aws:codewhisperer:eu-central-1:123:profile/X") == "eu-central-1"
     assert api_region("arn:aws:codewhisperer:ap-south-1:123:profile/X") == "us-east-1"
     assert api_region(None) == "us-east-1"
+
+
+async def test_per_account_http_proxy_is_used(sim: RunningSimulator) -> None:
+    # The simulator doubles as an HTTP forward proxy target: an unresolvable upstream host only
+    # works if the request really goes through the proxy.
+    account = sim.state.add_account()
+    kiro = client_for("http://kiro.invalid")
+    try:
+        creds = credentials_for(account, proxy_url=sim.url)
+        events = [e async for e in kiro.generate(simple_request(), creds)]  # starts lazily
+        assert TextEvent("Hello! ") in events
+        assert sim.state.requests[-1].headers["host"] == "kiro.invalid"
+        data = await kiro.get_usage_limits(creds)
+        assert data["userInfo"]["email"] == account.email
+    finally:
+        await kiro.close()
