@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
 
+from kiro_proxy.kiro.client import UpstreamCredentials
 from kiro_proxy.kiro.errors import TokenRefreshError
+from kiro_proxy.kiro.fingerprint import derive_machine_id, normalize_machine_id
 from kiro_proxy.pool.account import Account
 from kiro_proxy.pool.pool import AccountPool
-
-if TYPE_CHECKING:
-    from kiro_proxy.kiro.client import UpstreamCredentials
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +45,6 @@ class TokenManager:
         global_proxy_url: str | None = None,
         on_tokens_saved: TokensSaved | None = None,
         margin_seconds: float = REFRESH_MARGIN_SECONDS,
-        credentials_factory: Callable[..., Any] | None = None,
     ) -> None:
         self._client = client
         self._pool = pool
@@ -56,7 +52,6 @@ class TokenManager:
         self._on_tokens_saved = on_tokens_saved
         self._margin = margin_seconds
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._credentials_factory = credentials_factory
 
     def set_global_proxy(self, proxy_url: str | None) -> None:
         self._global_proxy_url = proxy_url or None
@@ -68,18 +63,22 @@ class TokenManager:
         return self._global_proxy_url
 
     def ensure_machine_id(self, account: Account) -> str:
-        # Kiro's own client sends a 64-hex machine id; generated once and persisted with the account.
-        if not account.machine_id:
-            account.machine_id = secrets.token_hex(32)
-        return account.machine_id
+        """The 64-hex machine id Kiro sees. Fixed once and persisted with the account: deriving
+        it from the refresh token on every call would change it whenever the token rotates,
+        and an account that changes computers looks suspicious. Kiro-Go's UUID ids are kept as
+        stored and widened to 64 hex on the wire."""
+        if not account.machine_id or normalize_machine_id(account.machine_id) is None:
+            seed = account.access_token if account.auth_method == "api_key" else None
+            account.machine_id = derive_machine_id(
+                configured=account.machine_id,
+                api_key=seed,
+                refresh_token=account.refresh_token,
+                seed=account.id,
+            )
+        return normalize_machine_id(account.machine_id) or account.machine_id
 
     def credentials(self, account: Account) -> UpstreamCredentials:
-        factory = self._credentials_factory
-        if factory is None:
-            from kiro_proxy.kiro.client import UpstreamCredentials
-
-            factory = self._credentials_factory = UpstreamCredentials
-        return factory(
+        return UpstreamCredentials(
             access_token=account.access_token or "",
             machine_id=self.ensure_machine_id(account),
             auth_method=account.auth_method,

@@ -11,22 +11,13 @@ from typing import Any
 
 import pytest
 
+from kiro_proxy.kiro.client import UpstreamCredentials
 from kiro_proxy.kiro.events import KiroEvent, MeteringEvent, TextEvent
 from kiro_proxy.pool.account import Account
 from kiro_proxy.pool.dispatcher import Dispatcher
 from kiro_proxy.pool.pool import AccountPool
 from kiro_proxy.pool.tokens import TokenManager
 from kiro_proxy.pool.usage import UsageRecorder
-
-
-@dataclass
-class FakeCreds:
-    access_token: str
-    machine_id: str
-    auth_method: str
-    region: str
-    profile_arn: str | None
-    proxy_url: str | None
 
 
 @dataclass
@@ -45,7 +36,7 @@ class FakeClient:
     owner_of_token: dict[str, str] = field(default_factory=dict)
     outcomes: dict[str, deque[Any]] = field(default_factory=lambda: defaultdict(deque))
     refresh_outcomes: dict[str, deque[Any]] = field(default_factory=lambda: defaultdict(deque))
-    generate_calls: list[tuple[str, FakeCreds, str]] = field(default_factory=list)
+    generate_calls: list[tuple[str, UpstreamCredentials, str]] = field(default_factory=list)
     refresh_calls: list[tuple[str, str]] = field(default_factory=list)
     refresh_delay: float = 0.01
     rotate_refresh_tokens: bool = False
@@ -56,7 +47,7 @@ class FakeClient:
             self.owner_of_token[account.access_token] = account.id
 
     def generate(
-        self, request: Any, creds: FakeCreds, *, endpoint: str = "auto"
+        self, request: Any, creds: UpstreamCredentials, *, endpoint: str = "auto"
     ) -> AsyncIterator[KiroEvent]:
         owner = self.owner_of_token.get(creds.access_token, "?")
         self.generate_calls.append((owner, creds, endpoint))
@@ -146,7 +137,7 @@ def make_kit(strategy: str = "round-robin", max_attempts: int = 3) -> PoolKit:
     clock = Clock()
     client = FakeClient()
     pool = AccountPool(strategy, clock=clock)
-    tokens = TokenManager(client, pool, credentials_factory=FakeCreds)
+    tokens = TokenManager(client, pool)
     recorder = UsageRecorder()
     dispatcher = Dispatcher(client, pool, tokens, recorder, max_attempts=max_attempts)
     return PoolKit(client, pool, tokens, recorder, dispatcher, clock)

@@ -1,0 +1,70 @@
+"""The usage writer: record never waits, rows are written in batches, close loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from kiro_proxy.pool.usage import UsageRecorder, UsageRow
+
+
+def row(i: int, status: str = "success") -> UsageRow:
+    return UsageRow(
+        created_at=float(i),
+        request_id=f"r{i}",
+        account_id="a",
+        api_key_id=None,
+        route="/v1/chat/completions",
+        model="m",
+        stream=False,
+        status=status,
+        input_tokens=3,
+        output_tokens=2,
+        credits=0.1,
+        latency_ms=5,
+        first_token_ms=1,
+        error_kind=None,
+    )
+
+
+async def test_rows_are_batched_off_the_hot_path_and_flushed_on_close() -> None:
+    batches: list[int] = []
+    gate = asyncio.Event()
+
+    async def slow_sink(rows: Sequence[UsageRow]) -> None:
+        await gate.wait()  # a stuck database must not stall requests
+        batches.append(len(rows))
+
+    recorder = UsageRecorder(slow_sink)
+    recorder.start()
+    for i in range(500):
+        recorder.record(row(i, "success" if i % 5 else "error"))
+    assert recorder.totals.total_requests == 500  # counted at once
+    assert (recorder.totals.success_requests, recorder.totals.failed_requests) == (400, 100)
+    assert recorder.totals.total_tokens == 2500
+    gate.set()
+    await recorder.close()
+    assert sum(batches) == 500 and max(batches) <= 200 and len(batches) <= 4
+    assert recorder.rows_written == 500
+
+
+async def test_failed_batch_is_retried() -> None:
+    calls: list[int] = []
+
+    async def flaky_sink(rows: Sequence[UsageRow]) -> None:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise OSError("database is locked")
+
+    recorder = UsageRecorder(flaky_sink)
+    recorder.start()
+    recorder.record(row(1))
+    await recorder.close()
+    assert calls == [1, 1] and recorder.rows_written == 1
+
+
+async def test_cancelled_rows_are_neither_success_nor_failure() -> None:
+    recorder = UsageRecorder()
+    recorder.record(row(1, "cancelled"))
+    totals = recorder.totals
+    assert (totals.total_requests, totals.success_requests, totals.failed_requests) == (1, 0, 0)
