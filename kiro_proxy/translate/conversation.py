@@ -23,6 +23,14 @@ class ImageBlock:
 
 
 @dataclass(slots=True)
+class ImageUrlBlock:
+    """An image given by http(s) URL. api/image_fetch.py turns it into an ImageBlock before the
+    Kiro request is built (Kiro only takes inline bytes); a leftover one becomes a text note."""
+
+    url: str
+
+
+@dataclass(slots=True)
 class ToolUseBlock:
     id: str
     name: str
@@ -34,7 +42,7 @@ class ToolResultBlock:
     tool_use_id: str
     content: str
     is_error: bool = False
-    images: list[ImageBlock] = field(default_factory=list)
+    images: list[ImageBlock | ImageUrlBlock] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -45,7 +53,7 @@ class ThinkingBlock:
     signature: str | None = None
 
 
-Block = TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock
+Block = TextBlock | ImageBlock | ImageUrlBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock
 
 
 @dataclass(slots=True)
