@@ -57,10 +57,9 @@ class TokenManager:
         self._global_proxy_url = proxy_url or None
 
     def proxy_for(self, account: Account) -> str | None:
-        """The account's own outbound proxy wins; "direct" opts out of the global one."""
-        if account.proxy_url:
-            return None if account.proxy_url == "direct" else account.proxy_url
-        return self._global_proxy_url
+        """The account's own outbound proxy wins over the global one; "direct" (understood by
+        the client) opts an account out of the global proxy."""
+        return account.proxy_url or self._global_proxy_url
 
     def ensure_machine_id(self, account: Account) -> str:
         """The 64-hex machine id Kiro sees. Fixed once and persisted with the account: deriving

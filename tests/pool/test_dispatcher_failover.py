@@ -299,6 +299,6 @@ async def test_endpoint_preference_and_proxies_reach_the_client(kit: Any) -> Non
     assert seen == {
         "a": ("socks5://127.0.0.1:1080", "amazonq"),
         "b": ("http://user:pw@127.0.0.1:3128", "amazonq"),
-        "c": (None, "amazonq"),
+        "c": ("direct", "amazonq"),
     }
     assert all(len(creds.machine_id) == 64 for _, creds, _ in kit.client.generate_calls)
