@@ -14,15 +14,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kiro_proxy import __version__
+from kiro_proxy.admin.routes import install_admin
 from kiro_proxy.api import anthropic_routes, common_routes, openai_routes
 from kiro_proxy.api.errors import error_response, flavour_for_path
 from kiro_proxy.api.services import Services
+from kiro_proxy.config_file import ConfigFile, runtime_listener
 from kiro_proxy.errors import (
     InvalidRequestError,
     NotFoundError,
     ProxyError,
 )
 from kiro_proxy.kiro.client import KiroClient
+from kiro_proxy.observability import Observability
 from kiro_proxy.pool.runtime import create_runtime
 from kiro_proxy.settings import Settings
 
@@ -47,16 +50,24 @@ def build_client(settings: Settings) -> KiroClient:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # First run: create data/config.json (Kiro-Go's fields, hashed password, mode 0600).
+        config_file.ensure(admin_password=settings.admin_password)
         client = build_client(settings)
         await client.start()
         runtime = await create_runtime(settings, client)
+        observability.attach(runtime, client)
+        unsubscribe = config_file.subscribe(runtime_listener(runtime))
         app.state.services = Services(settings=settings, client=client, runtime=runtime)
         try:
             yield
         finally:
+            unsubscribe()
+            observability.detach()
             await runtime.close()
             await client.close()
 
+    observability = Observability()
+    config_file = ConfigFile(settings.config_path)
     app = FastAPI(
         title="kiro-proxy",
         version=__version__,
@@ -71,9 +82,13 @@ def create_app(settings: Settings) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["x-request-id"],
     )
+    # Added last = outermost: times and logs every request, CORS preflights included.
+    observability.install(app)
+    app.state.config_file = config_file
     app.include_router(anthropic_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(common_routes.router)
+    install_admin(app, settings)  # /admin panel and /admin/api (kiro_proxy/admin)
     _install_error_handlers(app)
     return app
 

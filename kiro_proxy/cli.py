@@ -33,14 +33,23 @@ def _run_server(settings: Settings) -> None:
     import uvicorn
 
     from kiro_proxy.app import create_app
+    from kiro_proxy.observability import setup_logging
 
+    setup_logging(
+        settings.log_format,
+        settings.log_level,
+        secrets=(settings.admin_password, settings.api_key),
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers propagate to ours (redacted, plain or JSON)
         access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        # On SIGTERM uvicorn stops accepting, lets in-flight streams finish for this long, then
+        # cancels them; the lifespan shutdown then flushes the usage writer.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
     )
 
 

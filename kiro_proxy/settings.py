@@ -69,7 +69,7 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
 
 # Keys in the config file that are not settings (accounts and counters are imported into the
 # database) or must not be read from it (the plaintext password is replaced by a hash).
-_FILE_IGNORED = frozenset({"accounts", "password", "config_path"})
+_FILE_IGNORED = frozenset({"accounts", "password", "admin_password", "config_path"})
 
 
 class Settings(BaseSettings):

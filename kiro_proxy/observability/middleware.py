@@ -1,0 +1,137 @@
+"""The request middleware: request id, one log line per request, request metrics.
+
+Pure ASGI on purpose: Starlette's BaseHTTPMiddleware runs the endpoint in a separate task and
+pipes the body through a memory stream, which costs tens of microseconds per request and
+interferes with streaming responses. This wraps `send` once and does constant work per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kiro_proxy.observability.metrics import Metrics
+
+access_log = logging.getLogger("kiro_proxy.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+# A caller-supplied id is kept (tracing across proxies) only when it is short and plain, so it
+# cannot inject text into log lines.
+_VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """Filled in while the request runs (the usage observer adds what the pool decided)."""
+
+    request_id: str
+    model: str | None = None
+    account: str | None = None
+    stream: bool | None = None
+    error_kind: str | None = None
+
+
+class RequestTracker:
+    """The requests in flight, by id: lets the usage observer annotate the right log line and
+    lets shutdown report how many streams it is waiting for."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, RequestInfo] = {}
+
+    def get(self, request_id: str) -> RequestInfo | None:
+        return self.active.get(request_id)
+
+    def __len__(self) -> int:
+        return len(self.active)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            return value.decode("ascii") if _VALID_ID.fullmatch(value) else None
+    return None
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class ObservabilityMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics | None = None,
+        tracker: RequestTracker | None = None,
+        logger: logging.Logger = access_log,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.tracker = tracker if tracker is not None else RequestTracker()
+        self.logger = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        info = RequestInfo(request_id)
+        # Starlette's `request.state` is this dict: routes read `request.state.request_id`.
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["request_info"] = info
+        self.tracker.active[request_id] = info
+        status = 0
+        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            if status == 0:
+                status = 500
+            raise
+        finally:
+            del self.tracker.active[request_id]
+            self._done(scope, info, status, time.perf_counter() - started)
+
+    def _done(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_request(_route_label(scope), info.model, status, seconds)
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            method = scope["method"]
+            path = scope["path"]
+            latency_ms = round(seconds * 1000, 1)
+            logger.info(
+                "%s %s %s %sms",
+                method,
+                path,
+                status,
+                latency_ms,
+                extra={
+                    "request_id": info.request_id,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "latency_ms": latency_ms,
+                    "model": info.model,
+                    "account": info.account,
+                    "stream": info.stream,
+                    **({"error_kind": info.error_kind} if info.error_kind else {}),
+                },
+            )

@@ -1,0 +1,100 @@
+"""Secret redaction for everything that reaches a log handler.
+
+Two layers, because neither alone is a guarantee:
+- shapes: values after secret-looking keys (`"refreshToken": "..."`, `password=...`,
+  `Authorization: ...`, cookies) and self-identifying tokens (Kiro's `aoa…`/`aor…` tokens, `ksk_`
+  API keys, JWTs, `sk-` keys, bearer credentials) are masked wherever they appear;
+- known values: secrets the process knows (the admin password, the configured API key, account
+  tokens seen by the pool) are registered and masked verbatim, whatever their shape.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+
+MASK = "[REDACTED]"
+# Shorter values are too likely to collide with ordinary words ("on", "true", a port number).
+MIN_KNOWN_SECRET_LENGTH = 6
+
+_SECRET_KEYS = (
+    r"access[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token|csrf[_-]?token|"
+    r"api[_-]?key|x-api-key|client[_-]?secret|secret[_-]?key|secret|password|passwd|"
+    r"admin[_-]?password|password[_-]?hash|private[_-]?key|credentials?|token"
+)
+
+# `"key": "value"`, `'key': 'value'`, `key=value`, `key: value` (value up to a delimiter).
+_KEY_VALUE = re.compile(
+    r"(?P<key>(?P<kq>[\"']?)\b(?:" + _SECRET_KEYS + r")\b(?P=kq)\s*[:=]\s*)"
+    r"(?P<q>[\"']?)(?P<value>[^\"'\s,;&}\])]+)",
+    re.IGNORECASE,
+)
+# Header lines whose whole value is secret, including spaces ("Bearer x", "a=1; b=2").
+_HEADER = re.compile(
+    r"(?P<key>\b(?:authorization|proxy-authorization|cookie|set-cookie)\b[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<value>[^\"'\r\n]+)",
+    re.IGNORECASE,
+)
+_TOKEN_SHAPES = re.compile(
+    r"(?<![A-Za-z0-9])(?:"
+    r"ao[ar][A-Za-z0-9_-]{20,}[A-Za-z0-9:._/+=-]*"  # Kiro social access/refresh tokens
+    r"|ksk_[A-Za-z0-9_-]{8,}"  # Kiro API keys
+    r"|sk-[A-Za-z0-9_-]{16,}"  # OpenAI-style client keys
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # JWTs
+    r")"
+    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"
+)
+
+
+class SecretRegistry:
+    """Exact values to mask. Thread-safe; lookups use one compiled alternation."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, *values: str | None) -> None:
+        fresh = {v for v in values if v and len(v) >= MIN_KNOWN_SECRET_LENGTH} - self._values
+        if not fresh:
+            return
+        with self._lock:
+            self._values |= fresh
+            # Longest first so that a secret containing another is masked whole.
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def add_all(self, values: Iterable[str | None]) -> None:
+        self.add(*values)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def mask(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+
+known_secrets = SecretRegistry()
+
+
+def _mask_key_value(match: re.Match[str]) -> str:
+    return f"{match.group('key')}{match.group('q')}{MASK}"
+
+
+def _mask_header(match: re.Match[str]) -> str:
+    return f"{match.group('key')}{MASK}"
+
+
+def redact(text: str, registry: SecretRegistry = known_secrets) -> str:
+    """Mask every secret in `text`. Cheap when there is nothing to mask (plain regex scans)."""
+    text = registry.mask(text)
+    text = _HEADER.sub(_mask_header, text)
+    text = _KEY_VALUE.sub(_mask_key_value, text)
+    return _TOKEN_SHAPES.sub(MASK, text)

@@ -1,0 +1,79 @@
+"""Metrics fed from usage rows and the pool, rendered in Prometheus' text format."""
+
+from __future__ import annotations
+
+from kiro_proxy.observability.metrics import MAX_MODEL_LABELS, OTHER, Metrics
+from kiro_proxy.pool.usage import UsageRow
+
+
+def _row(**overrides: object) -> UsageRow:
+    values: dict[str, object] = {
+        "created_at": 0.0,
+        "request_id": "r1",
+        "account_id": "a1",
+        "api_key_id": None,
+        "route": "/v1/messages",
+        "model": "claude-sonnet-4.5",
+        "stream": True,
+        "status": "success",
+        "input_tokens": 120,
+        "output_tokens": 30,
+        "credits": 0.25,
+        "latency_ms": 900,
+        "first_token_ms": 300,
+        "error_kind": None,
+        "attempts": 1,
+    }
+    values.update(overrides)
+    return UsageRow(**values)  # type: ignore[arg-type]
+
+
+def _sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float | None:
+    return metrics.registry.get_sample_value(name, labels or {})
+
+
+def test_usage_rows_feed_tokens_credits_ttft_errors_and_failovers() -> None:
+    metrics = Metrics()
+    metrics.observe_usage(_row())
+    metrics.observe_usage(_row(status="error", error_kind="throttled", attempts=3, output_tokens=0))
+    model = {"model": "claude-sonnet-4.5"}
+    assert _sample(metrics, "kiro_proxy_tokens_total", {"direction": "input", **model}) == 240
+    assert _sample(metrics, "kiro_proxy_tokens_total", {"direction": "output", **model}) == 30
+    assert _sample(metrics, "kiro_proxy_credits_total", model) == 0.5
+    assert _sample(metrics, "kiro_proxy_time_to_first_token_seconds_count", model) == 2
+    assert _sample(metrics, "kiro_proxy_time_to_first_token_seconds_sum", model) == 0.6
+    assert _sample(metrics, "kiro_proxy_upstream_errors_total", {"kind": "throttled"}) == 1
+    assert _sample(metrics, "kiro_proxy_failovers_total") == 2
+    outcome = {**model, "outcome": "error"}
+    assert _sample(metrics, "kiro_proxy_upstream_requests_total", outcome) == 1
+
+
+def test_account_states_are_read_at_scrape_time() -> None:
+    metrics = Metrics()
+    states = ["usable", "usable", "cooling-down"]
+    metrics.watch_accounts(lambda: iter(states))
+    assert _sample(metrics, "kiro_proxy_accounts", {"state": "usable"}) == 2
+    states.append("disabled")
+    assert _sample(metrics, "kiro_proxy_accounts", {"state": "disabled"}) == 1
+    assert _sample(metrics, "kiro_proxy_accounts", {"state": "quota-exhausted"}) == 0
+
+
+def test_refreshes_are_counted_by_method_and_outcome() -> None:
+    metrics = Metrics()
+    metrics.observe_refresh("social", "success")
+    metrics.observe_refresh("idc", "failure")
+    assert (
+        _sample(
+            metrics, "kiro_proxy_token_refreshes_total", {"method": "social", "outcome": "success"}
+        )
+        == 1
+    )
+    assert b"kiro_proxy_token_refreshes_total" in metrics.render()
+
+
+def test_client_chosen_model_names_cannot_grow_the_registry_without_bound() -> None:
+    metrics = Metrics()
+    labels = {metrics.model_label(f"random-{n}") for n in range(MAX_MODEL_LABELS + 50)}
+    assert len(labels) == MAX_MODEL_LABELS + 1
+    assert OTHER in labels
+    assert metrics.model_label("random-1") == "random-1"  # already known: kept
