@@ -94,7 +94,9 @@ def build_kiro_request(
         conv.system,
         *declarations.system_sections,
     )
-    instructions = _join(tool_choice_instruction(conv.tool_choice, names), conv.output_instruction)
+    # Asking for a tool call when nothing is declared would only confuse the model.
+    choice = conv.tool_choice if declarations.specs else ToolChoice()
+    instructions = _join(tool_choice_instruction(choice, names), conv.output_instruction)
 
     history: list[KiroTurn] = []
     for index, message in enumerate(history_msgs):

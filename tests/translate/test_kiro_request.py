@@ -157,8 +157,20 @@ def test_tool_choice_any_tool_and_none_become_instructions_on_the_current_turn()
     assert current(build(base))["content"].endswith("Respond by calling the tool `Read`.")
     base.tool_choice = ToolChoice("none")
     payload = build(base)
+    assert current(payload)["content"] == "q"  # nothing declared → nothing to forbid
+    assert "userInputMessageContext" not in current(payload)
+    loop = loop_conversation(1)
+    loop.tools.append(ToolDef("Write", "w", {}))
+    loop.tool_choice = ToolChoice("none")
+    payload = build(loop)
     assert "Do not call any tools" in current(payload)["content"]
-    assert "userInputMessageContext" not in current(payload)  # no history tools → none declared
+    declared = current(payload)["userInputMessageContext"]["tools"]
+    assert [t["toolSpecification"]["name"] for t in declared] == ["Read"]  # history needs it
+
+
+def test_tool_choice_any_without_any_tools_adds_no_instruction() -> None:
+    conv = Conversation(messages=[Message("user", [TextBlock("q")])], tool_choice=ToolChoice("any"))
+    assert current(build(conv))["content"] == "q"
 
 
 def test_output_instruction_is_on_the_current_turn_only() -> None:
@@ -401,3 +413,69 @@ def test_claude_code_sized_request_translates_in_a_few_milliseconds() -> None:
     assert validate_generate_body(request.to_payload()) is None
     # Budget generous for a shared 2-core machine; typical figure is reported by the engineer.
     assert best < 0.05, f"{best * 1000:.1f} ms"
+
+
+def test_openai_tool_loop_end_to_end_is_well_formed() -> None:
+    from kiro_proxy.translate.openai_request import openai_to_conversation, parse_openai_request
+
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "read_file", "arguments": '{"p": "a"}'},
+    }
+    data = {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "You are Cline."},
+            {"role": "user", "content": "read a"},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "A"},
+            {"role": "user", "content": "now summarise"},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {"name": "read_file", "parameters": {"type": "object"}},
+            }
+        ],
+    }
+    conv = openai_to_conversation(parse_openai_request(orjson.dumps(data)))
+    payload = build(conv)
+    check_structure(payload)
+    assert validate_generate_body(payload) is None
+    assert current(payload)["content"] == "now summarise"
+    results = current(payload)["userInputMessageContext"]["toolResults"]
+    assert results == [{"toolUseId": "c1", "content": [{"text": "A"}], "status": "success"}]
+
+
+def test_claude_code_interrupted_tool_result_with_text_is_well_formed() -> None:
+    data = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "system": "sys",
+        "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "run ls"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "is_error": True,
+                        "content": "interrupted",
+                    },
+                    {"type": "text", "text": "[Request interrupted by user]"},
+                ],
+            },
+            {"role": "user", "content": "do something else"},
+        ],
+    }
+    payload = build(anthropic_to_conversation(parse_anthropic_request(orjson.dumps(data))))
+    assert validate_generate_body(payload) is None
+    assert current(payload)["content"] == "[Request interrupted by user]\n\ndo something else"
+    assert current(payload)["userInputMessageContext"]["toolResults"][0]["status"] == "error"
