@@ -1,0 +1,110 @@
+"""Run-time settings: read and change (persisted to config.json through ConfigFile.update)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kiro_proxy.admin.common import json_response, services_of
+from kiro_proxy.admin.session import admin_auth, require_admin
+from kiro_proxy.config_file import ConfigFile, runtime_listener
+from kiro_proxy.errors import InvalidRequestError
+from kiro_proxy.settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/admin/api", dependencies=[Depends(require_admin)])
+
+# What the Settings page may change (camelCase on the wire, Kiro-Go's names).
+PANEL_SETTINGS = (
+    "require_api_key",
+    "thinking_suffix",
+    "openai_thinking_format",
+    "claude_thinking_format",
+    "preferred_endpoint",
+    "pool_strategy",
+    "model_aliases",
+    "proxy_url",
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+_BY_CAMEL = {_camel(n): n for n in PANEL_SETTINGS}
+
+
+def config_file_of(request: Request) -> tuple[ConfigFile, bool]:
+    """The app's ConfigFile (its subscribers update the pool), or a private one (then the caller
+    pushes changes into the pool itself)."""
+    shared = getattr(request.app.state, "config_file", None)
+    if isinstance(shared, ConfigFile):
+        return shared, True
+    return ConfigFile(services_of(request).settings.config_path), False
+
+
+def settings_json(settings: Settings) -> dict[str, Any]:
+    data = {_camel(n): getattr(settings, n) for n in PANEL_SETTINGS}
+    data["apiKeyConfigured"] = bool(settings.api_key)  # the legacy single key: never shown
+    return data
+
+
+@router.get("/settings")
+async def get_settings(request: Request) -> Response:
+    services = services_of(request)
+    body = settings_json(services.settings)
+    body["passwordFromEnv"] = admin_auth(request).password_from_env
+    body["models"] = services.known_models()
+    return json_response(body)
+
+
+@router.put("/settings")
+async def put_settings(request: Request, body: dict[str, Any]) -> Response:
+    services = services_of(request)
+    unknown = sorted(k for k in body if k not in _BY_CAMEL)
+    if unknown:
+        raise InvalidRequestError(f"not a setting the panel can change: {', '.join(unknown)}")
+    changes = {_BY_CAMEL[k]: v for k, v in body.items()}
+    if "proxy_url" in changes and isinstance(changes["proxy_url"], str):
+        changes["proxy_url"] = changes["proxy_url"].strip() or None
+        if changes["proxy_url"] and not changes["proxy_url"].startswith(
+            ("http://", "https://", "socks5://", "socks5h://")
+        ):
+            raise InvalidRequestError(
+                "the proxy URL must start with http://, https://, socks5:// or socks5h://",
+                param="proxyUrl",
+            )
+    if "model_aliases" in changes:
+        aliases = changes["model_aliases"]
+        if not isinstance(aliases, dict) or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip()
+            for k, v in aliases.items()
+        ):
+            raise InvalidRequestError(
+                'model aliases must map names to model ids, e.g. {"gpt-4o": "claude-sonnet-4.5"}',
+                param="modelAliases",
+            )
+    if "thinking_suffix" in changes and not str(changes["thinking_suffix"] or "").strip():
+        raise InvalidRequestError("the thinking suffix must not be empty", param="thinkingSuffix")
+    config, shared = config_file_of(request)
+    try:
+        update = config.update(services.settings, changes)
+    except ConfigError as exc:
+        raise InvalidRequestError(str(exc)) from exc
+    if update.changed and not shared:
+        runtime_listener(services.runtime)(services.settings, frozenset(update.changed))
+    if update.changed:
+        log.info("admin changed settings: %s", ", ".join(sorted(update.changed)))
+    return json_response(
+        {
+            "success": True,
+            "changed": sorted(_camel(n) for n in update.changed),
+            "overriddenByEnv": [_camel(n) for n in update.overridden_by_env],
+            "settings": settings_json(services.settings),
+        }
+    )
