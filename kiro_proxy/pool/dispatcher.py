@@ -12,9 +12,7 @@ import asyncio
 import inspect
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kiro_proxy.errors import (
@@ -24,12 +22,7 @@ from kiro_proxy.errors import (
     ProxyError,
     UpstreamError,
 )
-from kiro_proxy.kiro.errors import (
-    KiroConnectionError,
-    KiroHTTPError,
-    KiroStreamError,
-    KiroTimeoutError,
-)
+from kiro_proxy.kiro.errors import KiroError, KiroHTTPError
 from kiro_proxy.kiro.events import ErrorEvent, ExceptionEvent, KiroEvent
 from kiro_proxy.kiro.request import KiroRequest
 from kiro_proxy.pool.account import Account
@@ -42,21 +35,16 @@ from kiro_proxy.pool.failover import (
     judge_stream_exception,
 )
 from kiro_proxy.pool.pool import AccountPool
+from kiro_proxy.pool.reply import RequestContext, UpstreamReply, close_quietly
 from kiro_proxy.pool.tokens import RefreshFailed, TokenManager
 from kiro_proxy.pool.usage import UsageRecorder, UsageRow
+
+# RequestContext and UpstreamReply live in reply.py; the API layer imports them from here.
+__all__ = ["Dispatcher", "RequestContext", "UpstreamReply"]
 
 log = logging.getLogger(__name__)
 
 QuotaHook = Callable[[Account], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class RequestContext:
-    route: str
-    model: str
-    stream: bool
-    api_key_id: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class _NextAccount(Exception):
@@ -65,82 +53,6 @@ class _NextAccount(Exception):
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(verdict.message)
         self.verdict = verdict
-
-
-async def _close_quietly(stream: Any) -> None:
-    closer = getattr(stream, "aclose", None)
-    if closer is not None:
-        try:
-            await closer()
-        except Exception:
-            log.debug("closing an upstream stream failed", exc_info=True)
-
-
-class UpstreamReply:
-    """An open upstream stream whose first event has already arrived."""
-
-    def __init__(
-        self,
-        *,
-        dispatcher: Dispatcher,
-        account: Account,
-        stream: AsyncIterator[KiroEvent],
-        first_event: KiroEvent | None,
-        context: RequestContext,
-        started: float,
-        first_event_at: float,
-        attempts: int,
-    ) -> None:
-        self.account_id = account.id
-        self.account_label = account.label
-        self._account = account
-        self._dispatcher = dispatcher
-        self._stream = stream
-        self._first: KiroEvent | None = first_event
-        self._context = context
-        self._started = started
-        self._first_event_at = first_event_at
-        self._attempts = attempts
-        self._finished = False
-
-    def __aiter__(self) -> AsyncIterator[KiroEvent]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[KiroEvent]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        async for event in self._stream:
-            yield event
-
-    async def aclose(self) -> None:
-        await _close_quietly(self._stream)
-
-    def finish(
-        self,
-        *,
-        status: str,
-        input_tokens: int,
-        output_tokens: int,
-        credits: float,
-        error_kind: str | None = None,
-    ) -> None:
-        if self._finished:
-            log.warning("finish() called twice for request %s", self._context.request_id)
-            return
-        self._finished = True
-        self._dispatcher._finish_reply(
-            self._account,
-            self._context,
-            status=status,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            credits=credits,
-            error_kind=error_kind,
-            started=self._started,
-            first_event_at=self._first_event_at,
-            attempts=self._attempts,
-        )
 
 
 class Dispatcher:
@@ -196,6 +108,10 @@ class Dispatcher:
         except ProxyError as exc:
             self._record_failed(context, last_account, started, len(tried), "error", exc.kind)
             raise
+        except Exception as exc:  # a bug or an unforeseen failure: still counted, then surfaced
+            kind = type(exc).__name__
+            self._record_failed(context, last_account, started, len(tried), "error", kind)
+            raise
 
         tail = f" (tried {'; '.join(failures)})" if failures else ""
         error: ProxyError
@@ -232,29 +148,32 @@ class Dispatcher:
                     except StopAsyncIteration:
                         first = None
                 except KiroHTTPError as exc:
-                    await _close_quietly(stream)
+                    await close_quietly(stream)
                     verdict = judge_http_error(exc)
                     if verdict.reaction is Reaction.REFRESH_AND_RETRY and not refreshed:
                         refreshed = True
                         await self._fresh_token(account, stale=creds.access_token)
                         continue
                     self._react(account, verdict)
-                except (KiroTimeoutError, KiroConnectionError, KiroStreamError) as exc:
-                    await _close_quietly(stream)
-                    kind = type(exc).__name__.removeprefix("Kiro").removesuffix("Error").lower()
+                except KiroError as exc:  # timeouts, connection and stream failures
+                    await close_quietly(stream)
+                    kind = (
+                        type(exc).__name__.removeprefix("Kiro").removesuffix("Error").lower()
+                        or "upstream"
+                    )
                     self._react(account, Verdict(Reaction.TRANSIENT, str(exc), kind=kind))
                 except BaseException:
-                    await _close_quietly(stream)
+                    await close_quietly(stream)
                     raise
                 if first is None:
-                    await _close_quietly(stream)
+                    await close_quietly(stream)
                     self._react(account, Verdict(Reaction.TRANSIENT, "empty reply", kind="empty"))
                 if isinstance(first, ExceptionEvent | ErrorEvent):
-                    await _close_quietly(stream)
+                    await close_quietly(stream)
                     self._react(account, judge_stream_exception(first))
                 handed_over = True
                 return UpstreamReply(
-                    dispatcher=self,
+                    on_finish=self._finish_reply,
                     account=account,
                     stream=stream,
                     first_event=first,
