@@ -115,7 +115,7 @@ class BuilderIdStart(BaseModel):
 
 
 class SessionRef(BaseModel):
-    sessionId: str = Field(max_length=100)  # noqa: N815 - the panel's JSON field names
+    sessionId: str = Field(max_length=100)
 
 
 @router.post(f"{API}/auth/builderid/start", dependencies=_guard)
@@ -125,9 +125,7 @@ async def builder_id_start(request: Request, body: BuilderIdStart) -> Response:
     except LoginError as exc:
         return _failure(exc)
     # Kept a minute past the code's expiry so a late poll still hears "expired", not "unknown".
-    session = login_sessions(request).add(
-        BUILDER_ID, login, lifetime=login.device.expires_in + 60
-    )
+    session = login_sessions(request).add(BUILDER_ID, login, lifetime=login.device.expires_in + 60)
     return json_response(
         {
             "success": True,
@@ -176,15 +174,15 @@ async def builder_id_poll(request: Request, body: SessionRef) -> Response:
 
 
 class IdcStart(BaseModel):
-    startUrl: str = Field(max_length=2000)  # noqa: N815
+    startUrl: str = Field(max_length=2000)
     region: str = Field(default="us-east-1", max_length=32)
     # None: use the local callback when the panel is opened on this machine (loopback).
-    localCallback: bool | None = None  # noqa: N815
+    localCallback: bool | None = None
 
 
 class IdcComplete(BaseModel):
-    sessionId: str = Field(max_length=100)  # noqa: N815
-    callbackUrl: str = Field(max_length=8000)  # noqa: N815
+    sessionId: str = Field(max_length=100)
+    callbackUrl: str = Field(max_length=8000)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -313,7 +311,7 @@ async def oauth_callback(request: Request) -> Response:
 
 
 class SsoTokenBody(BaseModel):
-    bearerToken: str = Field(max_length=200_000)  # noqa: N815 - newline-separated cookie values
+    bearerToken: str = Field(max_length=200_000)  # newline-separated cookie values
     region: str = Field(default="us-east-1", max_length=32)
 
 
@@ -340,7 +338,12 @@ async def credentials_import(request: Request) -> Response:
         (item,) = report.items
         if item.result is None:
             return json_response(
-                {"success": False, "error": item.error, "code": item.code, "items": [item.as_dict()]},
+                {
+                    "success": False,
+                    "error": item.error,
+                    "code": item.code,
+                    "items": [item.as_dict()],
+                },
                 400,
             )
         return json_response(
