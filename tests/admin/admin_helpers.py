@@ -8,13 +8,10 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
 
 from kiro_proxy.admin.routes import install_admin
 from kiro_proxy.admin.session import AdminAuth
-from kiro_proxy.api.errors import error_response
-from kiro_proxy.errors import ProxyError
+from kiro_proxy.app import _install_error_handlers
 from kiro_proxy.pool.account import Account
 from kiro_proxy.pool.runtime import PoolRuntime
 from kiro_proxy.settings import Settings
@@ -73,10 +70,6 @@ class AdminEnv:
 
 def admin_test_app(settings: Settings, auth: AdminAuth) -> FastAPI:
     app = FastAPI()
-
-    @app.exception_handler(ProxyError)
-    async def _proxy_error(_: Request, error: ProxyError) -> Response:
-        return error_response(error, "openai")
-
+    _install_error_handlers(app)  # the gateway's own error rendering
     install_admin(app, settings, auth=auth)
     return app
