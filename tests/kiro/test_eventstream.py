@@ -43,7 +43,7 @@ from kiro_proxy.kiro.eventstream import (
     encode_frame,
 )
 
-FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- strategies ------------------------------------------------------------------------------
 
@@ -268,7 +268,7 @@ def three_frames(payloads: Sequence[bytes]) -> tuple[bytes, int, int]:
 payload_triples = st.lists(st.binary(max_size=200), min_size=3, max_size=3)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     payloads=payload_triples,
     where=st.integers(0, 10_000),
@@ -392,7 +392,7 @@ def test_truncated_stream(
                 decoder.close()
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(
     data=st.binary(max_size=600),
     cuts=st.lists(st.integers(0, 1000), max_size=6),

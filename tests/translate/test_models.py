@@ -207,7 +207,7 @@ names = st.one_of(
 )
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(name=names, use_catalogue=st.booleans())
 def test_resolution_is_deterministic_and_idempotent(name: str, use_catalogue: bool) -> None:
     known = CATALOGUE if use_catalogue else ()
