@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from importlib import resources
 from pathlib import Path
 
@@ -84,3 +85,17 @@ def test_ranks_are_built_from_merges() -> None:
     ranks = claude_tokenizer.ranks_from_merges(["Ġ t", "Ġt he", ["a", "b"]])
     assert ranks[b" t"] == 256 and ranks[b" the"] == 257 and ranks[b"ab"] == 258
     assert claude_tokenizer.count("") == 0
+
+
+def test_loads_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the tokenizer tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "/nonexistent")
+    claude_tokenizer.claude_encoding.cache_clear()
+    try:
+        assert claude_tokenizer.count("offline, always") == 3  # offline | , | always
+    finally:
+        claude_tokenizer.claude_encoding.cache_clear()
