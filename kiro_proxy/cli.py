@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from kiro_proxy import __version__
+from kiro_proxy.cli_accounts import accounts_app
 from kiro_proxy.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+app.add_typer(accounts_app, name="accounts")
 
 
 def _settings_or_exit(**overrides: object) -> Settings:
@@ -30,9 +32,8 @@ def _settings_or_exit(**overrides: object) -> Settings:
 
 
 def _run_server(settings: Settings) -> None:
-    import uvicorn
-
     from kiro_proxy.app import create_app
+    from kiro_proxy.graceful import build_server
     from kiro_proxy.observability import setup_logging
 
     setup_logging(
@@ -40,17 +41,7 @@ def _run_server(settings: Settings) -> None:
         settings.log_level,
         secrets=(settings.admin_password, settings.api_key),
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn's loggers propagate to ours (redacted, plain or JSON)
-        access_log=False,
-        # On SIGTERM uvicorn stops accepting, lets in-flight streams finish for this long, then
-        # cancels them; the lifespan shutdown then flushes the usage writer.
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
-    )
+    build_server(create_app(settings), settings).run()
 
 
 @app.command()

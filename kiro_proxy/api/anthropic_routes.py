@@ -18,10 +18,15 @@ from kiro_proxy.api.services import Services
 from kiro_proxy.api.streaming import SSEResponse
 from kiro_proxy.errors import ProxyError
 from kiro_proxy.pool.dispatcher import UpstreamReply
-from kiro_proxy.translate.assembler import ReplyAssembler
-from kiro_proxy.translate.anthropic_request import anthropic_to_conversation, parse_anthropic_request
+from kiro_proxy.translate.anthropic_request import (
+    AnthropicRequest,
+    anthropic_to_conversation,
+    parse_anthropic_request,
+)
 from kiro_proxy.translate.anthropic_response import AnthropicMessageBuilder, AnthropicStreamRenderer
+from kiro_proxy.translate.assembler import ReplyAssembler
 from kiro_proxy.translate.output import OutputEvent
+from kiro_proxy.translate.request_parsing import load_json_object, validate_model
 from kiro_proxy.translate.tokens import count_tokens
 
 router = APIRouter()
@@ -124,8 +129,9 @@ async def _count_tokens(request: Request) -> Response:
     services = _services(request)
     await authenticate(request, services)
     body = await read_body(request, services.settings.max_body_bytes)
-    parsed = parse_anthropic_request(body, for_count_tokens=True)
-    conv = anthropic_to_conversation(parsed)
+    data = load_json_object(body)
+    data.setdefault("max_tokens", 1)  # count_tokens requests carry no max_tokens
+    conv = anthropic_to_conversation(validate_model(AnthropicRequest, data))
     return _json({"input_tokens": count_tokens(conv)})
 
 

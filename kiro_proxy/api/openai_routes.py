@@ -67,7 +67,7 @@ async def chat_completions(request: Request) -> Response | SSEResponse:
         await relay.collect(reply, assembler, builder.add)
         return Response(orjson.dumps(builder.build()), media_type="application/json")
 
-    include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
+    include_usage = parsed.include_usage
     renderer = OpenAIStreamRenderer(
         completion_id=completion_id,
         model=parsed.model,
@@ -89,7 +89,9 @@ async def _stream(
         yield chunk
 
 
-router.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"], response_model=None)
+router.add_api_route(
+    "/v1/chat/completions", chat_completions, methods=["POST"], response_model=None
+)
 router.add_api_route(
     "/chat/completions",
     chat_completions,

@@ -19,7 +19,7 @@ from kiro_proxy.kiro.request import KiroRequest
 from kiro_proxy.pool.dispatcher import RequestContext, UpstreamReply
 from kiro_proxy.translate.assembler import ReplyAssembler, UpstreamStreamFailure
 from kiro_proxy.translate.conversation import Conversation
-from kiro_proxy.translate.kiro_request import build_kiro_request
+from kiro_proxy.translate.kiro_request import build_kiro_request, conversation_id_for
 from kiro_proxy.translate.models import ResolvedModel, resolve_model
 from kiro_proxy.translate.output import Finish, OutputEvent
 from kiro_proxy.translate.tokens import count_text_tokens, count_tokens
@@ -40,12 +40,6 @@ class PreparedRequest:
     estimated_input_tokens: int
     context: RequestContext
     started: float = field(default_factory=time.perf_counter)
-
-
-def conversation_id_for(conv: Conversation) -> str:
-    if conv.session_hint:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, "kiro-proxy:" + conv.session_hint))
-    return str(uuid.uuid4())
 
 
 def prepare(
@@ -72,7 +66,7 @@ def prepare(
         conv,
         model_id=model.kiro_model_id,
         thinking=thinking,
-        conversation_id=conversation_id_for(conv),
+        conversation_id=conversation_id_for(conv.session_hint, str(uuid.uuid4())),
     )
     context = RequestContext(
         route=route,

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 SSE_HEADERS = [
@@ -22,7 +23,9 @@ SSE_HEADERS = [
 ]
 
 
-class SSEResponse:
+class SSEResponse(Response):
+    """Subclasses Response only so frameworks pass it through untouched."""
+
     def __init__(
         self,
         body: AsyncIterator[bytes],
@@ -31,6 +34,8 @@ class SSEResponse:
         ping_interval: float = 25.0,
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
+        self.status_code = 200
+        self.background = None
         self._body = body
         self._ping = ping
         self._ping_interval = ping_interval

@@ -290,7 +290,9 @@ class ReplyAssembler:
 
     # ---------------------------------------------------------------- usage
     def _on_metadata(self, event: MetadataEvent) -> None:
-        if event.input_tokens is not None:
+        # A prompt is never empty: zero input tokens means the stream left the buckets unset,
+        # and the context-usage figure (or our estimate) is the better answer.
+        if event.input_tokens:
             self._meta_input = event.input_tokens
         if event.output_tokens is not None:
             self._meta_output = event.output_tokens

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.stack import LiveStack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    live = LiveStack(Path(tmp_path_factory.mktemp("stack")), accounts=2).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_scripts(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "stack" in request.fixturenames:
+        live: LiveStack = request.getfixturevalue("stack")
+        live.call(live.state.clear_scripts)
+        live.reset_health()
+
+
+def assert_all_valid(stack: LiveStack) -> None:
+    """Every generate request the gateway sent passed the simulator's structural validation."""
+    bad = [(r.status, r.validation_error) for r in stack.generate_requests() if r.validation_error]
+    assert not bad, f"upstream would answer 400 Improperly formed request: {bad}"
