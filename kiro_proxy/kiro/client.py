@@ -28,7 +28,7 @@ from kiro_proxy.kiro.errors import (
     parse_error_body,
 )
 from kiro_proxy.kiro.events import KiroEvent, event_from_frame
-from kiro_proxy.kiro.eventstream import EventStreamDecoder, TooManyErrors, TruncatedStream
+from kiro_proxy.kiro.eventstream import EventStreamDecoder, EventStreamError, TruncatedStream
 from kiro_proxy.kiro.request import KiroRequest
 
 Endpoint = Literal["auto", "codewhisperer", "amazonq"]
@@ -264,7 +264,7 @@ class KiroClient:
         while data:
             try:
                 frames = decoder.feed(data)
-            except TooManyErrors as exc:
+            except EventStreamError as exc:  # too many corrupt frames, or a size limit
                 raise KiroStreamError(f"unreadable event stream from {_host(url)}: {exc}") from exc
             for frame in frames:
                 event = event_from_frame(frame)
@@ -283,6 +283,8 @@ class KiroClient:
             decoder.close()
         except TruncatedStream as exc:
             raise KiroStreamError(f"stream from {_host(url)} ended mid-frame") from exc
+        except EventStreamError as exc:  # an error deferred behind frames of the last chunk
+            raise KiroStreamError(f"unreadable event stream from {_host(url)}: {exc}") from exc
 
     # --- REST calls -------------------------------------------------------------------------
     async def _request_json(
