@@ -11,11 +11,11 @@ function stateCell(s) {
 }
 
 function quotaCell(a) {
-  if (a.usageLimit === null || a.usageLimit === undefined) return el("td", { class: "quota", text: "–" });
+  if (a.usageLimit === null || a.usageLimit === undefined) return el("td", { class: "quota", dataset: { label: t("acc.quota") }, text: "–" });
   const pct = a.usageLimit > 0 ? Math.min(100, (100 * (a.usageCurrent || 0)) / a.usageLimit) : 0;
   const bar = el("span", { class: pct >= 90 ? "high" : "" });
   bar.style.width = pct.toFixed(1) + "%";
-  return el("td", { class: "quota" },
+  return el("td", { class: "quota", dataset: { label: t("acc.quota") } },
     el("div", { text: `${fmtExact(a.usageCurrent || 0)} / ${fmtExact(a.usageLimit)}` }),
     el("div", { class: "bar" }, bar),
     el("small", { text: `${t("acc.resets")} ${fmtDate(a.resetAt)}` }));
@@ -61,14 +61,14 @@ export async function render(root) {
     return el("tr", { dataset: { id: a.id }, class: "account-row" },
       el("td", {}, check),
       el("td", { class: "email" }, el("div", { class: "email-text", text: maskEmail(a.email) || "–" }), name),
-      el("td", {}, el("div", { text: a.authMethod }), a.provider ? el("span", { class: "reason", text: a.provider }) : null),
-      el("td", { text: a.subscriptionTitle || a.subscriptionType || "–" }),
+      el("td", { dataset: { label: t("acc.auth") } }, el("div", { text: a.authMethod }), a.provider ? el("span", { class: "reason", text: a.provider }) : null),
+      el("td", { dataset: { label: t("acc.subscription") }, text: a.subscriptionTitle || a.subscriptionType || "–" }),
       quotaCell(a),
       stateCell(a.state),
-      el("td", { class: "num", text: fmtExact(a.requestCount) }),
-      el("td", { class: "num", text: fmtExact(a.errorCount) }),
-      el("td", { text: fmtAgo(a.lastUsedAt) }),
-      el("td", {}, el("div", { class: "actions" },
+      el("td", { class: "num", dataset: { label: t("acc.requests") }, text: fmtExact(a.requestCount) }),
+      el("td", { class: "num", dataset: { label: t("acc.errors") }, text: fmtExact(a.errorCount) }),
+      el("td", { dataset: { label: t("acc.lastUsed") }, text: fmtAgo(a.lastUsedAt) }),
+      el("td", { class: "actions-cell" }, el("div", { class: "actions" },
         el("button", { class: "btn small toggle-enabled", type: "button", text: a.enabled ? t("acc.disable") : t("acc.enable"),
           onclick: () => act(() => put(`/accounts/${a.id}`, { enabled: !a.enabled }), a.enabled ? t("acc.disabled") : t("acc.enabled"), reload) }),
         el("button", { class: "btn small", type: "button", text: t("acc.rename"), onclick: async () => {

@@ -63,7 +63,7 @@ function builderId(box) {
           if (r.status === "slow_down") interval += 5;
           if (r.interval) interval = Math.max(1, Number(r.interval));
           status.lastChild.textContent = `${t("add.waiting")} (${r.status || "pending"})`;
-          setTimeout(tick, interval * 1000);
+          setTimeout(tick, interval * 1000 + 250);
         } catch (error) {
           active = false;
           out.append(el("p", { class: "form-error", text: error.message }));
@@ -71,7 +71,7 @@ function builderId(box) {
           start.disabled = false;
         }
       };
-      setTimeout(tick, interval * 1000);
+      setTimeout(tick, interval * 1000 + 250);
     } catch (error) {
       out.replaceChildren(el("p", { class: "form-error", text: error.message }));
       start.disabled = false;
