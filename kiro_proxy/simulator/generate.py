@@ -118,7 +118,11 @@ async def handle_generate(request: web.Request) -> web.StreamResponse:
         fault = quota_exhausted()
         return reject(fault.status, fault.body, "usage limit reached")
 
-    script: Scripted = state.next_script(account) or default_reply(raw)
+    script: Scripted = (
+        state.next_script(account)
+        or (state.responder(body) if state.responder is not None else None)
+        or default_reply(raw)
+    )
     if isinstance(script, HttpFault):
         if script.delay:
             await asyncio.sleep(script.delay)

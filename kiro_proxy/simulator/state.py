@@ -166,6 +166,9 @@ class SimState:
         self._global_queue: deque[Scripted] = deque()
         self._account_queues: dict[str, deque[Scripted]] = {}
         self.always: Scripted | None = None
+        # Answers by looking at the request (for clients whose request order is not scripted,
+        # e.g. the Claude Code CLI); consulted after the queues, before the default reply.
+        self.responder: Callable[[dict[str, Any]], Scripted | None] | None = None
         self.requests: deque[RecordedRequest] = deque(maxlen=10000)
         self.record_bodies = True
         self.models: list[dict[str, Any]] = [dict(m) for m in DEFAULT_MODELS]
@@ -331,6 +334,7 @@ class SimState:
         self._global_queue.clear()
         self._account_queues.clear()
         self.always = None
+        self.responder = None
 
     def record(self, entry: RecordedRequest) -> RecordedRequest:
         if not self.record_bodies:

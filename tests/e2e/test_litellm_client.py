@@ -12,7 +12,7 @@ from tests.e2e.stack import LiveStack
 
 # LiteLLM fetches a price list from the internet at import unless told to use its bundled copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-import litellm  # noqa: E402  (after the environment switch above)
+import litellm  # imported after the environment switch above
 
 
 def test_litellm_streamed_tool_call(stack: LiveStack) -> None:
