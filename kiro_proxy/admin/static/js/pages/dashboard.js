@@ -53,7 +53,8 @@ export async function render(root) {
   root.append(
     el("h1", { text: t("nav.dashboard") }),
     el("div", { class: "cards" },
-      card("stat-accounts", t("dash.accounts"), `${a.available} / ${a.total}`, t("dash.availableTotal")),
+      card("stat-accounts", t("dash.accounts"), `${a.available} / ${a.total}`,
+        [t("dash.availableTotal"), ...["cooling", "exhausted", "disabled"].filter((s) => a[s]).map((s) => `${a[s]} ${t("state." + s)}`)].join(" · ")),
       card("stat-requests", t("dash.requests"), fmtExact(tot.requests), `${t("dash.success")} ${fmtExact(tot.success)} · ${t("dash.failed")} ${fmtExact(tot.failed)}`),
       card("stat-tokens", t("dash.tokens"), fmtNumber(tot.tokens), fmtExact(tot.tokens)),
       card("stat-credits", t("dash.credits"), fmtNumber(tot.credits), fmtExact(tot.credits)),

@@ -16,7 +16,7 @@ async function details(id) {
     ["req.time", fmtTime(r.createdAt)], ["req.requestId", r.requestId], ["req.route", r.route], ["req.model", r.model],
     ["req.stream", r.stream ? "yes" : "no"], ["req.status", r.status], ["req.errorKind", r.errorKind || "–"],
     ["req.account", maskEmail(r.accountLabel) || "–"], ["req.key", r.apiKeyName || "–"],
-    ["req.inputTokens", fmtExact(r.inputTokens)], ["req.outputTokens", fmtExact(r.outputTokens)], ["req.credits", String(r.credits)],
+    ["req.inputTokens", fmtExact(r.inputTokens)], ["req.outputTokens", fmtExact(r.outputTokens)], ["req.credits", Number(r.credits || 0).toLocaleString("en-US", { maximumFractionDigits: 6 })],
     ["req.latency", `${r.latencyMs} ms`], ["req.ttft", r.firstTokenMs === null ? "–" : `${r.firstTokenMs} ms`], ["req.attempts", String(r.attempts)],
   ];
   await showDialog((close) => [
