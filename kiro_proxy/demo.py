@@ -52,6 +52,7 @@ def demo_settings(
 ) -> Settings:
     return load_settings(
         config_path=config_path,
+        shutdown_grace_seconds=5,
         host="127.0.0.1",
         port=port,
         admin_password=admin_password,
@@ -107,9 +108,8 @@ async def run_demo(
     *,
     out: TextIO | None = None,
 ) -> None:
-    import uvicorn
-
     from kiro_proxy.app import create_app
+    from kiro_proxy.graceful import build_server
     from kiro_proxy.observability import setup_logging
     from kiro_proxy.simulator.app import start_simulator
 
@@ -130,16 +130,7 @@ async def run_demo(
             config_path, port=port, simulator_url=simulator.url, admin_password=admin_password
         )
         setup_logging(settings.log_format, settings.log_level, secrets=(admin_password,))
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings),
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=5,
-            )
-        )
+        server = build_server(create_app(settings), settings)
         announce = asyncio.ensure_future(
             _announce_when_started(server, settings, simulator.url, admin_password, out)
         )

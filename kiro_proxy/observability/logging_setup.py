@@ -13,14 +13,14 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from kiro_proxy.observability.redaction import known_secrets, redact
+from kiro_proxy.observability.redaction import known_secrets, needs_redaction, redact
 
 LogFormat = Literal["plain", "json"]
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is a field.
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "taskName"}
+    | {"message", "asctime", "taskName", "color_message"}  # uvicorn's ANSI-coloured duplicate
 )
 
 _HANDLER_NAME = "kiro-proxy"
@@ -35,7 +35,19 @@ class RedactionFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad %-format must not lose the line
             message = f"{record.msg!r} {record.args!r}"
-        record.msg = redact(message)
+        extras = [
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRS and isinstance(value, str)
+        ]
+        # One cheap check over everything first: most lines (the request line above all) hold
+        # nothing secret-looking, and then no regex runs at all.
+        combined = "\n".join([message, *(value for _, value in extras)]) if extras else message
+        if needs_redaction(combined):
+            message = redact(message)
+            for key, value in extras:
+                setattr(record, key, redact(value))
+        record.msg = message
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -44,9 +56,6 @@ class RedactionFilter(logging.Filter):
             record.exc_info = None  # formatters must use the redacted text, not re-render
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
-        for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, redact(value))
         return True
 
 
@@ -57,8 +66,17 @@ def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
 class PlainFormatter(logging.Formatter):
     """`2025-01-01T12:00:00.123Z INFO kiro_proxy.access message key=value …`"""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        second = int(record.created)
+        if second != self._second:  # strftime once per second, not once per line
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        stamp = self._stamp
         line = f"{stamp}.{int(record.msecs):03d}Z {record.levelname} {record.name} {record.msg}"
         fields = _extra_fields(record)
         if fields:
@@ -93,6 +111,12 @@ def setup_logging(
 ) -> logging.Handler:
     """Install (or replace) the kiro-proxy handler on the root logger. Idempotent."""
     known_secrets.add(*secrets)
+    # The logging HOWTO's "Optimization" switches: our formats use neither the caller's file and
+    # line nor thread/process names, and collecting them is most of a record's cost.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == _HANDLER_NAME:
@@ -107,6 +131,8 @@ def setup_logging(
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+    # aiosqlite logs every cursor operation with its parameters at DEBUG: noise, not insight.
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
     # Our own request line replaces uvicorn's access log.
     logging.getLogger("uvicorn.access").disabled = True
     return handler

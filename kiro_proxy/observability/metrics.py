@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -30,6 +30,7 @@ TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 # cannot grow the registry without bound.
 MAX_MODEL_LABELS = 64
 OTHER = "other"
+MAX_CACHED_LABEL_SETS = 4096
 
 AccountStates = Callable[[], Iterable[str]]
 
@@ -120,6 +121,7 @@ class Metrics:
         self._account_states: AccountStates | None = None
         r.register(_AccountStateCollector(lambda: self._account_states))
         self._models: set[str] = set()
+        self._request_children: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
 
     def watch_accounts(self, states: AccountStates | None) -> None:
         """Give the scrape a way to read account states (the pool, once the runtime exists)."""
@@ -136,8 +138,18 @@ class Metrics:
         return model
 
     def observe_request(self, route: str, model: str | None, status: int, seconds: float) -> None:
-        self.requests.labels(route, self.model_label(model), str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, model, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # `labels()` hashes and locks on every call; the label sets are few, so keep them.
+            children = (
+                self.requests.labels(route, self.model_label(model), str(status)),
+                self.latency.labels(route),
+            )
+            if len(self._request_children) < MAX_CACHED_LABEL_SETS:
+                self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_usage(self, row: UsageRow) -> None:
         model = self.model_label(row.model)

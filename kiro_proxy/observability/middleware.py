@@ -7,10 +7,11 @@ interferes with streaming responses. This wraps `send` once and does constant wo
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +51,19 @@ class RequestTracker:
         return len(self.active)
 
 
+class RequestIds:
+    """32-hex ids: a random per-process prefix and a counter. Unique like uuid4 for this
+    purpose and about ten times cheaper (no system call per request); ids are labels, not
+    secrets, so they need not be unpredictable."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
@@ -76,13 +90,14 @@ class ObservabilityMiddleware:
         self.metrics = metrics
         self.tracker = tracker if tracker is not None else RequestTracker()
         self.logger = logger
+        self._ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or self._ids.next()
         info = RequestInfo(request_id)
         # Starlette's `request.state` is this dict: routes read `request.state.request_id`.
         state = scope.setdefault("state", {})

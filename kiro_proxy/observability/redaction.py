@@ -24,26 +24,23 @@ _SECRET_KEYS = (
     r"admin[_-]?password|password[_-]?hash|private[_-]?key|credentials?|token"
 )
 
-# `"key": "value"`, `'key': 'value'`, `key=value`, `key: value` (value up to a delimiter).
-_KEY_VALUE = re.compile(
-    r"(?P<key>(?P<kq>[\"']?)\b(?:" + _SECRET_KEYS + r")\b(?P=kq)\s*[:=]\s*)"
-    r"(?P<q>[\"']?)(?P<value>[^\"'\s,;&}\])]+)",
-    re.IGNORECASE,
-)
-# Header lines whose whole value is secret, including spaces ("Bearer x", "a=1; b=2").
-_HEADER = re.compile(
-    r"(?P<key>\b(?:authorization|proxy-authorization|cookie|set-cookie)\b[\"']?\s*[:=]\s*[\"']?)"
-    r"(?P<value>[^\"'\r\n]+)",
-    re.IGNORECASE,
-)
-_TOKEN_SHAPES = re.compile(
-    r"(?<![A-Za-z0-9])(?:"
+# One pattern, one scan per line (this runs on every log record, including each request line):
+# - `key`: a value after a secret-looking key: `"key": "value"`, `key=value`, `key: value`;
+# - `header`: a header whose whole value is secret, spaces included ("Bearer x", "a=1; b=2");
+# - `token`: self-identifying tokens wherever they appear.
+_SHAPES = re.compile(
+    r"(?P<header>\b(?:authorization|proxy-authorization|cookie|set-cookie)\b[\"']?\s*[:=]\s*[\"']?)"
+    r"[^\"'\r\n]+"
+    r"|(?P<key>(?P<kq>[\"']?)\b(?:" + _SECRET_KEYS + r")\b(?P=kq)\s*[:=]\s*(?P<q>[\"']?))"
+    r"[^\"'\s,;&}\])]+"
+    r"|(?<![A-Za-z0-9])(?:"
     r"ao[ar][A-Za-z0-9_-]{20,}[A-Za-z0-9:._/+=-]*"  # Kiro social access/refresh tokens
     r"|ksk_[A-Za-z0-9_-]{8,}"  # Kiro API keys
     r"|sk-[A-Za-z0-9_-]{16,}"  # OpenAI-style client keys
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # JWTs
     r")"
-    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}",
+    re.IGNORECASE,
 )
 
 
@@ -76,6 +73,10 @@ class SecretRegistry:
     def __len__(self) -> int:
         return len(self._values)
 
+    def found_in(self, text: str) -> bool:
+        pattern = self._pattern
+        return pattern is not None and pattern.search(text) is not None
+
     def mask(self, text: str) -> str:
         pattern = self._pattern
         return pattern.sub(MASK, text) if pattern is not None else text
@@ -84,17 +85,29 @@ class SecretRegistry:
 known_secrets = SecretRegistry()
 
 
-def _mask_key_value(match: re.Match[str]) -> str:
-    return f"{match.group('key')}{match.group('q')}{MASK}"
+# Every match of _SHAPES contains one of these (lower-cased); a line with none of them and no
+# known secret is returned untouched after a few substring checks instead of a regex scan.
+_TRIGGERS = (
+    "token", "key", "secret", "passw", "cred", "auth", "cookie", "bearer",
+    "aoa", "aor", "ksk_", "sk-", "eyj",
+)  # fmt: skip
 
 
-def _mask_header(match: re.Match[str]) -> str:
-    return f"{match.group('key')}{MASK}"
+def needs_redaction(text: str, registry: SecretRegistry = known_secrets) -> bool:
+    lower = text.lower()
+    for trigger in _TRIGGERS:
+        if trigger in lower:
+            return True
+    return registry.found_in(text)
+
+
+def _mask_shape(match: re.Match[str]) -> str:
+    head = match.group("header") or match.group("key")
+    return f"{head}{MASK}" if head else MASK
 
 
 def redact(text: str, registry: SecretRegistry = known_secrets) -> str:
-    """Mask every secret in `text`. Cheap when there is nothing to mask (plain regex scans)."""
-    text = registry.mask(text)
-    text = _HEADER.sub(_mask_header, text)
-    text = _KEY_VALUE.sub(_mask_key_value, text)
-    return _TOKEN_SHAPES.sub(MASK, text)
+    """Mask every secret in `text`: known values first, then secret shapes."""
+    if not needs_redaction(text, registry):
+        return text
+    return _SHAPES.sub(_mask_shape, registry.mask(text))

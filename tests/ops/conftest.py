@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+from ops_harness import SimulatedUpstream, write_config
 
 from kiro_proxy.observability.redaction import known_secrets
+from kiro_proxy.simulator.app import start_simulator
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +35,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+async def upstream(tmp_path: Path) -> AsyncIterator[SimulatedUpstream]:
+    """The Kiro simulator with one social account, and a config.json that imports it."""
+    simulator = await start_simulator("127.0.0.1", 0)
+    account = simulator.state.add_account("ops@example.com")
+    config_path = tmp_path / "data" / "config.json"
+    write_config(config_path, account)
+    try:
+        yield SimulatedUpstream(simulator, account, config_path)
+    finally:
+        await simulator.close()
