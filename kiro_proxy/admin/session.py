@@ -155,7 +155,7 @@ class AdminAuth:
         wait = self.throttle.retry_after(address)
         if wait > 0:
             raise LoginThrottled(wait)
-        # scrypt is deliberately slow (~50 ms): keep it off the event loop.
+        # scrypt is deliberately slow (~0.2 s): keep it off the event loop.
         ok = await asyncio.to_thread(verify_password, password, self._hash)
         if not ok:
             raise WrongPassword(self.throttle.failure(address))
