@@ -111,3 +111,18 @@ def test_bad_update_names_the_field_and_changes_nothing(
         config.update(settings, {"thinking_suffix": "-x", **changes})
     assert settings.thinking_suffix == "-thinking"
     assert path.read_bytes() == before
+
+
+async def test_update_reaches_the_running_pool(upstream, clean_env) -> None:
+    from kiro_proxy.app import create_app
+
+    settings = load_settings(config_path=upstream.config_path, **upstream.url_settings())
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        runtime = app.state.services.runtime
+        app.state.config_file.update(
+            settings, {"poolStrategy": "least-used", "preferredEndpoint": "amazonq"}
+        )
+        assert runtime.pool.strategy_name == "least-used"
+        assert runtime.dispatcher.preferred_endpoint == "amazonq"
+    assert orjson.loads(upstream.config_path.read_bytes())["poolStrategy"] == "least-used"

@@ -4,6 +4,7 @@ every request is written, and the log of the whole run holds none of the secrets
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import time
@@ -26,7 +27,7 @@ MESSAGE = {
 
 
 async def _start(
-    upstream: SimulatedUpstream, tmp_path: Path, log_path: Path
+    upstream: SimulatedUpstream, tmp_path: Path, log_path: Path, *, grace: float = 15
 ) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     env = subprocess_env(
@@ -34,7 +35,7 @@ async def _start(
         ADMIN_PASSWORD=ADMIN_PASSWORD,
         API_KEY=API_KEY,
         REQUIRE_API_KEY="true",
-        SHUTDOWN_GRACE_SECONDS="15",
+        SHUTDOWN_GRACE_SECONDS=str(grace),
         LOG_LEVEL="DEBUG",  # the most talkative level: secrets must stay out even here
         LOG_FORMAT="json",
         **upstream.url_env(),
@@ -84,6 +85,13 @@ async def test_sigterm_drains_the_stream_in_flight_and_leaks_no_secret(
                 "/v1/messages", json=MESSAGE, headers={"x-api-key": "wrong-Key-0000"}
             )
             assert denied.status_code == 401
+            # The admin panel's secrets: the password (a wrong one too), the session and CSRF.
+            wrong = await client.post("/admin/api/login", json={"password": "Wrong-Admin-Pw-99"})
+            assert wrong.status_code == 401
+            login = await client.post("/admin/api/login", json={"password": ADMIN_PASSWORD})
+            assert login.status_code == 200, login.text
+            admin_secrets = [login.json()["csrfToken"], *login.cookies.values()]
+            assert admin_secrets[1:], "the login set no session cookie"
             upstream.simulator.state.enqueue(
                 Reply(
                     [
@@ -124,7 +132,53 @@ async def test_sigterm_drains_the_stream_in_flight_and_leaks_no_secret(
     # One log line per request, with its request id.
     assert log_text.count('"logger":"kiro_proxy.access"') >= 4
     # No secret used during the run appears anywhere in the log.
-    secrets = [ADMIN_PASSWORD, API_KEY, "wrong-Key-0000", *upstream.secrets()]
+    secrets = [
+        ADMIN_PASSWORD,
+        "Wrong-Admin-Pw-99",
+        API_KEY,
+        "wrong-Key-0000",
+        *admin_secrets,
+        *upstream.secrets(),
+    ]
     assert len(upstream.secrets()) >= 2  # a refresh token and at least one issued access token
     leaked = [s[:6] + "…" for s in secrets if s in log_text]
     assert not leaked, f"secrets found in the log: {leaked}"
+
+
+async def test_a_stream_longer_than_the_grace_period_is_cut_and_still_recorded(
+    upstream: SimulatedUpstream, tmp_path: Path
+) -> None:
+    log_path = tmp_path / "gateway.log"
+    process, base = await _start(upstream, tmp_path, log_path, grace=1)
+    upstream.simulator.state.enqueue(
+        Reply([Text("started, "), Sleep(30), Text("never sent"), Metadata(output_tokens=3)])
+    )
+    try:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"x-api-key": API_KEY}, timeout=30
+        ) as client:
+            body = b""
+            async with client.stream(
+                "POST", "/v1/messages", json={**MESSAGE, "stream": True}
+            ) as response:
+                chunks = response.aiter_bytes()
+                while b"started" not in body:
+                    body += await anext(chunks)
+                process.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                with contextlib.suppress(httpx.HTTPError):
+                    async for chunk in chunks:
+                        body += chunk
+        await asyncio.wait_for(process.wait(), timeout=15)
+        assert time.monotonic() - signalled < 8  # the grace period, not the 30 s stream
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert b"never sent" not in body
+    log_text = _read(log_path)
+    assert "draining 1 request(s) in flight for up to 1 s" in log_text
+    # The cut stream still has its usage row: nothing is lost on the way out.
+    assert [status for _, status in _usage_rows(upstream.config_path.parent)] == ["cancelled"], (
+        log_text[-2000:]
+    )

@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiro_proxy.observability import setup_logging
-from kiro_proxy.observability.redaction import MASK, SecretRegistry, known_secrets, redact
+from kiro_proxy.observability.redaction import (
+    MASK,
+    SecretRegistry,
+    known_secrets,
+    needs_redaction,
+    redact,
+)
 
 ACCESS = "aoaAAAAAGh" + "x7Yq_-Z" * 8
 REFRESH = "aorAAAAAGk" + "Qm3-Vb_" * 12
@@ -98,3 +104,20 @@ def test_setup_logging_is_idempotent() -> None:
     _capture("json")
     names = [h.get_name() for h in logging.getLogger().handlers]
     assert names.count("kiro-proxy") == 1
+
+
+@given(
+    st.sampled_from(
+        [ACCESS, REFRESH, "ksk_abcdefghijk", "sk-abcdefghijklmnopq", "Bearer abcdefghij"]
+        + [f"{k}=v4lue" for k in ("accessToken", "CLIENT_SECRET", "passwd", "x-api-key")]
+        + ["Cookie: a=b", "eyJhbGciOiJI.eyJzdWIiOiIx.sig"]
+    ),
+    st.text(alphabet=st.characters(codec="ascii"), max_size=20),
+)
+def test_the_fast_path_never_skips_a_line_the_patterns_would_change(
+    secret: str, noise: str
+) -> None:
+    # redact() returns early when no trigger word is present; that must never hide a secret.
+    text = noise + " " + secret + " " + noise
+    assert needs_redaction(text, SecretRegistry())
+    assert redact(text, SecretRegistry()) != text
