@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from kiro_proxy.auth.errors import CredentialFormatError, LoginError
@@ -40,8 +40,8 @@ class IdcLogin:
     region: str
     registration: ClientRegistration
     redirect_uri: str
-    state: str
-    verifier: str
+    state: str = field(repr=False)
+    verifier: str = field(repr=False)
     authorize_url: str
     expires_at: float
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,13 +39,13 @@ _MAX_ERROR_CHARS = 300
 @dataclass(frozen=True, slots=True)
 class ClientRegistration:
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # reprs end up in logs and tracebacks
     expires_at: float | None = None  # unix seconds
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceAuthorization:
-    device_code: str
+    device_code: str = field(repr=False)
     user_code: str
     verification_uri: str
     verification_uri_complete: str | None
@@ -55,8 +55,8 @@ class DeviceAuthorization:
 
 @dataclass(frozen=True, slots=True)
 class TokenGrant:
-    access_token: str
-    refresh_token: str | None
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
     expires_in: float
 
 
@@ -72,7 +72,7 @@ class OidcError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Pkce:
-    verifier: str
+    verifier: str = field(repr=False)
     challenge: str
 
 
