@@ -208,3 +208,27 @@ def scan_local(sources: LocalSources | None = None) -> list[ParsedItem]:
     """Everything `accounts import-local` finds on this machine."""
     sources = sources or LocalSources()
     return [*read_sso_cache(sources.sso_cache_dir), *read_kiro_cli_db(sources.kiro_cli_db)]
+
+
+def join_registration_file(token_path: Path, raw: bytes) -> bytes:
+    """A `kiro-auth-token.json` read from disk, with the `<clientIdHash>.json` beside it merged
+    in (the IDE's own folder layout); other documents come back unchanged."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+    digest = data.get("clientIdHash") if isinstance(data, dict) else None
+    if not isinstance(digest, str) or not digest or "/" in digest or "\\" in digest:
+        return raw
+    if data.get("clientSecret"):
+        return raw
+    try:
+        registration = orjson.loads(token_path.with_name(f"{digest}.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return raw
+    if not isinstance(registration, dict):
+        return raw
+    merged = {**data, "authMethod": "idc"}
+    for key in ("clientId", "clientSecret"):
+        merged.setdefault(key, registration.get(key))
+    return orjson.dumps(merged)

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from kiro_proxy import cli_accounts
+from kiro_proxy import cli_accounts, cli_accounts_support
 from kiro_proxy.cli import app
 from kiro_proxy.simulator.app import RunningSimulator, start_simulator
 from kiro_proxy.simulator.state import SimState
@@ -82,8 +82,8 @@ def cli(tsim: ThreadedSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     }.items():
         monkeypatch.setenv(name, value)
     # Rich sizes tables to the terminal; a wide one keeps each cell on one line for asserts.
-    monkeypatch.setattr(cli_accounts.out, "width", 200)
-    monkeypatch.setattr(cli_accounts.err, "width", 200)
+    monkeypatch.setattr(cli_accounts_support.out, "width", 200)
+    monkeypatch.setattr(cli_accounts_support.err, "width", 200)
     return CliRunner()
 
 
