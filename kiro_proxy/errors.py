@@ -9,11 +9,19 @@ class ProxyError(Exception):
     status: int = 500
     kind: str = "api_error"  # Anthropic error type; api/errors.py maps it to OpenAI's vocabulary
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code
+        self.retry_after = retry_after  # seconds; sent as Retry-After on 429/503/529
 
 
 class InvalidRequestError(ProxyError):

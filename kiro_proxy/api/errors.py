@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import orjson
@@ -55,7 +56,10 @@ def error_response(error: ProxyError, flavour: ApiFlavour) -> Response:
     else:
         body = anthropic_error_body(error.kind, error.message)
         status = error.status
-    headers = {"retry-after": "5"} if status in (429, 503, 529) else None
+    headers = None
+    if status in (429, 503, 529):
+        wait = error.retry_after if error.retry_after is not None else 5
+        headers = {"retry-after": str(max(1, math.ceil(wait)))}
     return Response(
         orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
     )

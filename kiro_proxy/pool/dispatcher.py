@@ -18,8 +18,10 @@ from typing import Any
 from kiro_proxy.errors import (
     InvalidRequestError,
     OverloadedError,
+    PermissionDeniedError,
     PromptTooLongError,
     ProxyError,
+    RateLimitError,
     UpstreamError,
 )
 from kiro_proxy.kiro.errors import KiroError, KiroHTTPError
@@ -80,6 +82,7 @@ class Dispatcher:
         started = time.monotonic()
         tried: list[str] = []
         failures: list[str] = []
+        reactions: list[Reaction] = []
         last_account: Account | None = None
         ran_out_of_accounts = False
         try:
@@ -94,6 +97,7 @@ class Dispatcher:
                     return await self._attempt(account, request, context, started, len(tried))
                 except _NextAccount as step:
                     failures.append(f"{account.label}: {step.verdict.kind or 'error'}")
+                    reactions.append(step.verdict.reaction)
                     log.info(
                         "request %s: account %s failed (%s), trying another",
                         context.request_id,
@@ -113,14 +117,39 @@ class Dispatcher:
             self._record_failed(context, last_account, started, len(tried), "error", kind)
             raise
 
-        tail = f" (tried {'; '.join(failures)})" if failures else ""
-        error: ProxyError
-        if ran_out_of_accounts or not tried:
-            error = OverloadedError(self.pool.explain_unavailable() + tail)
-        else:
-            error = UpstreamError(f"Kiro failed on {len(tried)} attempts{tail}")
+        error = self._final_error(tried, failures, reactions, ran_out_of_accounts)
         self._record_failed(context, last_account, started, len(tried), "error", error.kind)
         raise error
+
+    def _final_error(
+        self,
+        tried: list[str],
+        failures: list[str],
+        reactions: list[Reaction],
+        ran_out_of_accounts: bool,
+    ) -> ProxyError:
+        """The client-facing error once no account could serve, named after what went wrong:
+        a client retries a 429 after Retry-After, and must not retry a 403."""
+        tail = f" (tried {'; '.join(failures)})" if failures else ""
+        outcomes = set(reactions)
+        if reactions and outcomes <= {Reaction.THROTTLED, Reaction.QUOTA_EXHAUSTED}:
+            wait = self.pool.seconds_until_available()
+            what = (
+                "out of monthly quota"
+                if outcomes == {Reaction.QUOTA_EXHAUSTED}
+                else "rate limited by Kiro"
+            )
+            return RateLimitError(
+                f"every account is {what}; retry later{tail}", retry_after=wait
+            )
+        if reactions and outcomes == {Reaction.AUTH_FAILURE}:
+            return PermissionDeniedError(f"Kiro refused access for every account tried{tail}")
+        if ran_out_of_accounts or not tried:
+            return OverloadedError(
+                self.pool.explain_unavailable() + tail,
+                retry_after=self.pool.seconds_until_available(),
+            )
+        return UpstreamError(f"Kiro failed on {len(tried)} attempts{tail}")
 
     async def _attempt(
         self,

@@ -84,6 +84,13 @@ class AccountPool:
             return None
         return self._strategy.choose(candidates, self._order)
 
+    def seconds_until_available(self) -> float | None:
+        """Seconds until the first enabled account leaves its cooldown or quota park."""
+        now = self.clock()
+        waiting = [a.available_at() for a in self._accounts.values() if a.enabled]
+        later = [t - now for t in waiting if t > now]
+        return min(later) if later else None
+
     def explain_unavailable(self) -> str:
         """A human sentence on why no account can serve, e.g. "all 3 accounts are cooling down;
         next available in 42 s"."""

@@ -490,3 +490,40 @@ def test_failover_hides_a_broken_account(stack: LiveStack, client: anthropic.Ant
     seen = [(r.account, r.status) for r in stack.generate_requests()[before:]]
     assert (broken.email, 500) in seen, seen
     assert seen.count((healthy.email, 200)) == 2, seen
+
+
+def test_throttled_everywhere_is_rate_limit_with_retry_after(
+    stack: LiveStack, client: anthropic.Anthropic
+) -> None:
+    _fault_every_account(stack, HttpFault(429, {"message": "Too many requests"}, retry_after=7))
+    with pytest.raises(anthropic.RateLimitError) as info:
+        client.messages.create(
+            model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.body["error"]["type"] == "rate_limit_error"
+    assert int(info.value.response.headers["retry-after"]) >= 7
+
+
+def test_access_refused_everywhere_is_permission_error(
+    stack: LiveStack, client: anthropic.Anthropic
+) -> None:
+    _fault_every_account(
+        stack,
+        HttpFault(403, {"message": "AccessDeniedException: model not enabled", "reason": None}),
+    )
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        client.messages.create(
+            model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.body["error"]["type"] == "permission_error"
+
+
+def test_no_usable_account_is_overloaded(stack: LiveStack, client: anthropic.Anthropic) -> None:
+    for account in stack.runtime.pool.all():
+        stack.run(stack.runtime.update_account(account.id, enabled=False))
+    with pytest.raises(anthropic.OverloadedError) as info:
+        client.messages.create(
+            model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.status_code == 529
+    assert "disabled" in info.value.body["error"]["message"]

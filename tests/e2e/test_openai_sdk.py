@@ -345,3 +345,38 @@ def test_models_list_in_both_formats(stack: LiveStack, client: openai.OpenAI) ->
     ).json()
     assert anthropic_style["data"][0]["type"] == "model"
     assert anthropic_style["has_more"] is False
+
+
+def test_throttled_everywhere_is_rate_limit(stack: LiveStack, client: openai.OpenAI) -> None:
+    for account in stack.accounts:
+        stack.enqueue(
+            HttpFault(429, {"message": "Too many requests"}, retry_after=3), account=account
+        )
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+def test_access_refused_everywhere_is_permission_denied(
+    stack: LiveStack, client: openai.OpenAI
+) -> None:
+    for account in stack.accounts:
+        stack.enqueue(
+            HttpFault(403, {"message": "AccessDeniedException: model not enabled"}), account=account
+        )
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+
+
+def test_unknown_route_is_not_found(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client.get("/embeddings-nope", cast_to=object)
+    assert info.value.body["code"] == "not_found"  # type: ignore[index]
+
+
+def test_no_usable_account_is_503(stack: LiveStack, client: openai.OpenAI) -> None:
+    for account in stack.runtime.pool.all():
+        stack.run(stack.runtime.update_account(account.id, enabled=False))
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 503

@@ -11,7 +11,9 @@ import pytest
 from kiro_proxy.errors import (
     InvalidRequestError,
     OverloadedError,
+    PermissionDeniedError,
     PromptTooLongError,
+    RateLimitError,
     UpstreamError,
 )
 from kiro_proxy.kiro.errors import (
@@ -122,7 +124,7 @@ async def test_throttle_backoff_grows(kit: Any) -> None:
     for _ in range(4):
         a.cooldown_until = 0.0
         kit.client.outcomes["a"].append(KiroHTTPError(429, None, "slow down"))
-        with pytest.raises(OverloadedError):
+        with pytest.raises(RateLimitError):
             await kit.dispatcher.open_reply(REQUEST, context=ctx())
         delays.append(a.cooldown_until - kit.clock.now)
     assert delays == sorted(delays) and delays[-1] >= 4 * delays[0] * 0.8
@@ -302,3 +304,20 @@ async def test_endpoint_preference_and_proxies_reach_the_client(kit: Any) -> Non
         "c": ("direct", "amazonq"),
     }
     assert all(len(creds.machine_id) == 64 for _, creds, _ in kit.client.generate_calls)
+
+
+async def test_access_refused_by_every_account_is_permission_denied(kit: Any) -> None:
+    for name in "ab":
+        kit.add(name)
+        kit.client.outcomes[name].append(KiroHTTPError(403, None, "AccessDeniedException"))
+    with pytest.raises(PermissionDeniedError, match="refused access for every account"):
+        await kit.dispatcher.open_reply(REQUEST, context=ctx())
+
+
+async def test_quota_exhausted_everywhere_is_rate_limited_with_retry_hint(kit: Any) -> None:
+    for name in "ab":
+        kit.add(name)
+        kit.client.outcomes[name].append(KiroHTTPError(402, "MONTHLY_REQUEST_COUNT", "limit"))
+    with pytest.raises(RateLimitError, match="out of monthly quota") as info:
+        await kit.dispatcher.open_reply(REQUEST, context=ctx())
+    assert info.value.retry_after is not None and info.value.retry_after > 3600

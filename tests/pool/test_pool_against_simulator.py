@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from kiro_proxy.errors import InvalidRequestError, OverloadedError, PromptTooLongError
+from kiro_proxy.errors import (
+    InvalidRequestError,
+    OverloadedError,
+    PromptTooLongError,
+    RateLimitError,
+)
 from kiro_proxy.kiro.events import TextEvent
 from kiro_proxy.pool.account import Account
 from kiro_proxy.pool.dispatcher import Dispatcher, RequestContext
@@ -141,6 +146,11 @@ async def test_everything_down_is_overloaded_with_reason(world: World) -> None:
         world.state.enqueue(
             script.throttled(), script.throttled(), account=world.sim_accounts[name]
         )
+    # The request that met three 429s is told it was rate limited, with a real retry hint...
+    with pytest.raises(RateLimitError, match="every account is rate limited") as limited:
+        await world.ask()
+    assert limited.value.retry_after is not None and limited.value.retry_after > 0
+    # ...and the next one, finding every account still cooling down, is told why.
     with pytest.raises(
         OverloadedError, match=r"all 3 accounts are cooling down; next available in \d+ s"
     ):
