@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from kiro_proxy import __version__
+from kiro_proxy.bench.command import bench as bench_command
 from kiro_proxy.cli_accounts import accounts_app
 from kiro_proxy.settings import ConfigError, Settings, load_settings
 
@@ -82,6 +83,9 @@ def demo(
         asyncio.run(run_demo(port=port, simulator_port=simulator_port, data_dir=data_dir))
     except KeyboardInterrupt:
         pass
+
+
+app.command(name="bench")(bench_command)
 
 
 @app.command()
