@@ -51,8 +51,9 @@ async def start_simulator(
 ) -> RunningSimulator:
     """Start in the current event loop; port 0 picks a free port (see `.url`)."""
     app = create_app(state)
-    # Short shutdown: stalled test streams must not hold up cleanup.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    # Short shutdown: stalled test streams must not hold up cleanup. Handler cancellation is off
+    # by default since aiohttp 3.9: without it a Stall step sleeps on after its client has gone.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
