@@ -187,3 +187,22 @@ def rss_bytes() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+# --- the stack's event loop ------------------------------------------------------------------
+def awaits_function(task: object, name: str) -> bool:
+    """True when `name` is somewhere on the task's await chain (coroutines and generators)."""
+    node = task.get_coro()  # type: ignore[attr-defined]
+    seen = 0
+    while node is not None and seen < 200:
+        code = getattr(node, "cr_code", None) or getattr(node, "ag_code", None)
+        code = code or getattr(node, "gi_code", None)
+        if code is not None and code.co_name == name:
+            return True
+        node = (
+            getattr(node, "cr_await", None)
+            or getattr(node, "ag_await", None)
+            or getattr(node, "gi_yieldfrom", None)
+        )
+        seen += 1
+    return False
