@@ -93,6 +93,7 @@ def new_assembler(prepared: PreparedRequest) -> ReplyAssembler:
         context_window=prepared.model.context_window,
         estimated_input_tokens=prepared.estimated_input_tokens,
         count_tokens=count_text_tokens,
+        max_output_tokens=prepared.conversation.max_tokens,
     )
 
 

@@ -87,6 +87,7 @@ class ReplyAssembler:
         context_window: int = 200_000,
         estimated_input_tokens: int = 0,
         count_tokens: Callable[[str], int] | None = None,
+        max_output_tokens: int | None = None,
     ) -> None:
         self._tool_names = tool_name_map
         self._splitter = ThinkingTagSplitter() if thinking else None
@@ -114,6 +115,11 @@ class ReplyAssembler:
         self._credits = 0.0
         self._upstream_stop: str | None = None
         self._length_exceeded = False
+        # The client's max_tokens: Kiro ignores it, so the gateway enforces it on the output.
+        self._max_output = max_output_tokens
+        self._out_chars = 0
+        self._out_tokens: int | None = None  # counted exactly once output could near the limit
+        self._budget_spent = False
 
     # ---------------------------------------------------------------- public
     @property
@@ -135,10 +141,9 @@ class ReplyAssembler:
             return self._on_tool(event)
         if isinstance(event, ReasoningTextEvent):
             out = self._end_text_run() + self._close_tool()
-            self._thinking_open = True
-            self._produced.append(event.text)
-            out.append(ThinkingDelta(event.text))
-            return out
+            if self.done:
+                return out
+            return out + self._route([ThinkingDelta(event.text)])
         if isinstance(event, ReasoningSignatureEvent):
             out = self._end_text_run() + self._close_tool()
             self._thinking_open = False
@@ -192,23 +197,55 @@ class ReplyAssembler:
         for piece in pieces:
             if isinstance(piece, TextDelta):
                 text = self._stops.feed(piece.text) if self._stops.active else piece.text
+                text = self._clip(text) if text else text
                 if text:
                     self._produced.append(text)
                     out.append(TextDelta(text))
+                if self._budget_spent:
+                    self.done = True
+                    out += self._close_thinking()
+                    return out
                 if self._stops.matched is not None:
                     self.done = True
                     out += self._close_thinking()
                     return out
             elif isinstance(piece, ThinkingDelta):
-                self._thinking_open = True
-                self._produced.append(piece.text)
-                out.append(piece)
+                thought = self._clip(piece.text)
+                if thought:
+                    self._thinking_open = True
+                    self._produced.append(thought)
+                    out.append(ThinkingDelta(thought))
+                if self._budget_spent:
+                    self.done = True
+                    out += self._close_thinking()
+                    return out
             elif isinstance(piece, ThinkingEnd):
                 # An empty <thinking></thinking> pair produces no block at all.
                 if self._thinking_open:
                     self._thinking_open = False
                     out.append(piece)
         return out
+
+    def _clip(self, text: str) -> str:
+        """Cut the output at max_tokens. Counting every chunk would cost time on each event, so
+        it starts only once the characters produced could amount to the limit."""
+        limit = self._max_output
+        if limit is None:
+            return text
+        self._out_chars += len(text)
+        if self._out_tokens is None:
+            if self._out_chars * 3 < limit:
+                return text
+            self._out_tokens = self._count("".join(self._produced))
+        tokens = self._count(text)
+        if self._out_tokens + tokens <= limit:
+            self._out_tokens += tokens
+            return text
+        room = max(0, limit - self._out_tokens)
+        self._out_tokens = limit
+        self._budget_spent = True
+        self._length_exceeded = True
+        return text[: len(text) * room // tokens] if tokens else ""
 
     def _end_text_run(self) -> list[OutputEvent]:
         """A non-text event follows: settle the splitter and the stop-sequence hold-back."""
@@ -313,6 +350,8 @@ class ReplyAssembler:
         return self._estimated_input
 
     def _output_tokens(self) -> int:
+        if self._budget_spent and self._max_output is not None:
+            return self._max_output  # what the client received, whatever Kiro generated
         if self._meta_output is not None:
             return self._meta_output
         if not self._produced:

@@ -527,3 +527,16 @@ def test_no_usable_account_is_overloaded(stack: LiveStack, client: anthropic.Ant
         )
     assert info.value.status_code == 529
     assert "disabled" in info.value.body["error"]["message"]
+
+
+def test_max_tokens_is_enforced_by_the_gateway(
+    stack: LiveStack, client: anthropic.Anthropic
+) -> None:
+    """Kiro ignores max_tokens; the client still gets at most that many and stop_reason max_tokens."""
+    stack.enqueue(Reply([Text("word " * 400), Metadata(output_tokens=400)]))
+    message = client.messages.create(
+        model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "Talk a lot"}]
+    )
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 20
+    assert 0 < len(message.content[0].text) < len("word " * 400)

@@ -380,3 +380,12 @@ def test_no_usable_account_is_503(stack: LiveStack, client: openai.OpenAI) -> No
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == 503
+
+
+def test_max_completion_tokens_gives_length_finish(stack: LiveStack, client: openai.OpenAI) -> None:
+    stack.enqueue(Reply([Text("word " * 400), Metadata(output_tokens=400)]))
+    completion = client.chat.completions.create(
+        model=MODEL, max_completion_tokens=15, messages=[{"role": "user", "content": "Talk"}]
+    )
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage is not None and completion.usage.completion_tokens == 15

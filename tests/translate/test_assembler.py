@@ -296,3 +296,67 @@ def test_unknown_events_are_ignored_and_finish_is_emitted_once():
     out = assembler.finish()
     assert out[0] == ThinkingEnd() and isinstance(out[-1], Finish)
     assert assembler.finish() == []
+
+
+# --- max_tokens: Kiro ignores it, the gateway enforces it ---------------------------------------
+
+
+def _word_tokens(text: str) -> int:
+    return len(text.split())
+
+
+def _run(assembler: ReplyAssembler, chunks: list[str]) -> tuple[str, Finish]:
+    events = []
+    for chunk in chunks:
+        events += assembler.feed(TextEvent(chunk))
+        if assembler.done:
+            break
+    events += assembler.finish()
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    return text, next(e for e in events if isinstance(e, Finish))
+
+
+def test_max_tokens_cuts_output_with_max_tokens_stop() -> None:
+    assembler = ReplyAssembler(count_tokens=_word_tokens, max_output_tokens=5)
+    text, finish = _run(assembler, ["one two three ", "four five six ", "seven eight "])
+    assert _word_tokens(text) <= 5
+    assert text.startswith("one two three four")
+    assert finish.stop_reason == "max_tokens"
+    assert finish.usage.output_tokens == 5
+    assert assembler.done
+
+
+def test_output_under_max_tokens_is_untouched() -> None:
+    assembler = ReplyAssembler(count_tokens=_word_tokens, max_output_tokens=100)
+    text, finish = _run(assembler, ["a b c ", "d e f"])
+    assert text == "a b c d e f"
+    assert finish.stop_reason == "end_turn"
+
+
+def test_max_tokens_does_not_count_until_output_could_reach_it() -> None:
+    calls: list[str] = []
+
+    def counting(text: str) -> int:
+        calls.append(text)
+        return _word_tokens(text)
+
+    # 5 chunks of 11 characters cannot reach 1000 tokens: the tokenizer is never called.
+    # (The usage figure at finish may count once; the streaming path must not.)
+    assembler = ReplyAssembler(count_tokens=counting, max_output_tokens=1000)
+    for _ in range(5):
+        assembler.feed(TextEvent("short reply"))
+    assert calls == []
+    # With a limit those characters could reach, counting starts while streaming.
+    assembler = ReplyAssembler(count_tokens=counting, max_output_tokens=20)
+    for _ in range(5):
+        assembler.feed(TextEvent("short reply"))
+    assert calls
+
+
+def test_max_tokens_applies_to_thinking_too() -> None:
+    assembler = ReplyAssembler(count_tokens=_word_tokens, max_output_tokens=3)
+    events = assembler.feed(ReasoningTextEvent("w1 w2 w3 w4 w5 w6 "))
+    events += assembler.finish()
+    thought = "".join(e.text for e in events if isinstance(e, ThinkingDelta))
+    assert 0 < _word_tokens(thought) <= 3
+    assert isinstance(events[-1], Finish) and events[-1].stop_reason == "max_tokens"
