@@ -38,14 +38,21 @@ async function route() {
   const page = PAGES[name] || dashboard;
   if (current && current.cleanup) current.cleanup();
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.page === name);
-  const root = document.getElementById("page");
-  root.replaceChildren();
+  // Each navigation renders into its own container: a page still loading when the user moves on
+  // then finishes into a detached node instead of stacking on top of the new page.
+  const root = document.createElement("div");
+  root.className = "page-root";
+  document.getElementById("page").replaceChildren(root);
   const state = { name, cleanup: null };
   current = state;
   try {
     state.cleanup = (await page.render(root)) || null;
   } catch (error) {
-    if (error.status !== 401) toast(error.message, true);
+    if (error.status !== 401 && current === state) toast(error.message, true);
+  }
+  if (current !== state) {
+    if (state.cleanup) state.cleanup();
+    return;
   }
   document.title = `${t("nav." + name)} · kiro-proxy`;
 }
