@@ -540,3 +540,54 @@ def test_max_tokens_is_enforced_by_the_gateway(
     assert message.stop_reason == "max_tokens"
     assert message.usage.output_tokens == 20
     assert 0 < len(message.content[0].text) < len("word " * 400)
+
+
+def test_long_mcp_tool_name_is_shortened_upstream_and_restored(
+    stack: LiveStack, client: anthropic.Anthropic
+) -> None:
+    long_name = "mcp__very_long_server_name_for_testing__" + "really_long_tool_name_" * 3
+    assert len(long_name) > 64
+    tool = {**WEATHER_TOOL, "name": long_name}
+
+    def respond(body: dict[str, object]) -> Reply:
+        current = body["conversationState"]["currentMessage"]["userInputMessage"]  # type: ignore[index]
+        sent = current["userInputMessageContext"]["tools"][0]["toolSpecification"]["name"]
+        return Reply([ToolUse("tu_long", sent, {"city": "Bern"}), *usage_steps()])
+
+    stack.call(lambda: setattr(stack.state, "responder", respond))
+    message = client.messages.create(
+        model=MODEL, max_tokens=64, tools=[tool], messages=[{"role": "user", "content": "x"}]
+    )
+    sent_name = stack.generate_requests()[-1].body["conversationState"]["currentMessage"][
+        "userInputMessage"
+    ]["userInputMessageContext"]["tools"][0]["toolSpecification"]["name"]
+    assert len(sent_name) <= 64 and sent_name != long_name
+    use = next(b for b in message.content if b.type == "tool_use")
+    assert use.name == long_name
+    assert_all_valid(stack)
+
+
+def test_cc_route_pings_while_buffering(stack: LiveStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While /cc buffers a slow reply it sends `ping` events (every 25 s in production)."""
+    import httpx
+
+    from kiro_proxy.api import anthropic_routes
+    from kiro_proxy.simulator.script import Sleep
+
+    monkeypatch.setattr(anthropic_routes, "CC_PING_INTERVAL", 0.2)
+    stack.enqueue(Reply([Text("slow "), Sleep(1.2), Text("answer"), *usage_steps()]))
+    body = {
+        "model": MODEL,
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    with httpx.stream("POST", stack.url + "/cc/v1/messages", json=body, timeout=10) as response:
+        events = [
+            line.removeprefix("event: ")
+            for line in response.iter_lines()
+            if line.startswith("event: ")
+        ]
+    first_start = events.index("message_start")
+    assert events[:first_start].count("ping") >= 3, events
+    assert events[-1] == "message_stop"
