@@ -31,6 +31,9 @@ from kiro_proxy.store.usage import UsageRepository
 log = logging.getLogger(__name__)
 
 _API_KEY_CACHE_SECONDS = 30.0
+# Wrong keys are cached too (no database query per guess), so the cache must be bounded: a
+# client sending random keys would otherwise grow it forever.
+_API_KEY_CACHE_MAX = 1024
 # Fields an admin may change on an account.
 EDITABLE_FIELDS = frozenset(
     {
@@ -153,6 +156,8 @@ class PoolRuntime:
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         key_id = await self.api_keys.find_active(key)
+        if len(self._key_cache) >= _API_KEY_CACHE_MAX:
+            self._key_cache.clear()
         self._key_cache[digest] = (key_id, time.monotonic() + _API_KEY_CACHE_SECONDS)
         return key_id
 
