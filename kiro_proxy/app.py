@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from kiro_proxy import __version__
 from kiro_proxy.admin.routes import install_admin
 from kiro_proxy.api import anthropic_routes, common_routes, openai_routes
+from kiro_proxy.api.cors import ModelApiCORS
 from kiro_proxy.api.errors import error_response, flavour_for_path
 from kiro_proxy.api.services import Services
 from kiro_proxy.config_file import ConfigFile, runtime_listener
@@ -76,8 +76,9 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(
-        CORSMiddleware,
+        ModelApiCORS,  # the model API cross-origin without credentials; /admin same-origin only
         allow_origins=settings.cors_origins,
+        allow_credentials=False,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["*"],
         expose_headers=["x-request-id"],
