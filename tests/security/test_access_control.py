@@ -89,6 +89,11 @@ async def test_admin_changes_need_the_csrf_header_and_the_same_origin(
     assert same.status_code == 200, same.text
 
 
+def _database_bytes(data_dir: Path) -> bytes:
+    files = [p for p in data_dir.glob("kiro-proxy.db*") if p.is_file()]
+    return b"".join(p.read_bytes() for p in files)
+
+
 async def test_api_keys_are_stored_hashed_and_compared_in_constant_time(
     sstack: LiveStack, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,8 +107,7 @@ async def test_api_keys_are_stored_hashed_and_compared_in_constant_time(
     assert ok.status_code == 200
 
     # The database holds the SHA-256 of the key, never the key (WAL included).
-    db_files = [p for p in Path(sstack.data_dir).glob("kiro-proxy.db*") if p.is_file()]
-    stored = b"".join(p.read_bytes() for p in db_files)
+    stored = _database_bytes(sstack.data_dir)
     assert key.encode() not in stored
     assert hashlib.sha256(key.encode()).hexdigest().encode() in stored
     listed = await http.get("/admin/api/keys")
