@@ -125,9 +125,12 @@ async def collect(
     finish: Finish | None = None
     status, error_kind = "error", "internal"
     try:
-        async for event in reply:
-            for out in assembler.feed(event):
-                sink(out)
+        async for batch in reply.batches():
+            for event in batch:
+                for out in assembler.feed(event):
+                    sink(out)
+                if assembler.done:
+                    break
             if assembler.done:
                 break
         for out in assembler.finish():
@@ -162,9 +165,17 @@ async def stream_events(
     """Render upstream events as they arrive. Once bytes are out there is no retry: a failure
     becomes an error event in the client's own shape."""
     status, error_kind = "cancelled", "client_disconnected"
+    render = renderer.render
     try:
-        async for event in reply:
-            chunk = b"".join(renderer.render(out) for out in assembler.feed(event))
+        # Events that arrived together go out together: one write per upstream read, not per
+        # event (the write path costs more than rendering an event).
+        async for batch in reply.batches():
+            parts: list[bytes] = []
+            for event in batch:
+                parts += map(render, assembler.feed(event))
+                if assembler.done:
+                    break
+            chunk = b"".join(parts)
             if chunk:
                 yield chunk
             if assembler.done:

@@ -9,7 +9,7 @@ then typed events are yielded as frames arrive; mid-stream failures raise typed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -29,6 +29,7 @@ from kiro_proxy.kiro.errors import (
 )
 from kiro_proxy.kiro.events import KiroEvent, event_from_frame
 from kiro_proxy.kiro.eventstream import EventStreamDecoder, EventStreamError, TruncatedStream
+from kiro_proxy.kiro.reply_stream import KiroEventStream
 from kiro_proxy.kiro.request import KiroRequest
 
 Endpoint = Literal["auto", "codewhisperer", "amazonq"]
@@ -78,6 +79,11 @@ def api_region(profile_arn: str | None) -> str:
 
 def _fill(template: str, region: str) -> str:
     return template.replace("{region}", region or DEFAULT_REGION).rstrip("/")
+
+
+# A fast upstream delivers tens of KB per read; ~25 typical text frames per slice keep the wait
+# for the first event short without paying per-slice overhead on every small frame.
+DECODE_SLICE_BYTES = 4096
 
 
 class KiroClient:
@@ -166,9 +172,15 @@ class KiroClient:
         order = [amazonq, codewhisperer] if endpoint == "amazonq" else [codewhisperer, amazonq]
         return order if order[0] != order[1] else order[:1]
 
-    async def generate(
+    def generate(
         self, request: KiroRequest, creds: UpstreamCredentials, *, endpoint: str = "auto"
-    ) -> AsyncIterator[KiroEvent]:
+    ) -> KiroEventStream:
+        """The reply's events; nothing is sent until the first event is asked for."""
+        return KiroEventStream(self._generate_batches(request, creds, endpoint))
+
+    async def _generate_batches(
+        self, request: KiroRequest, creds: UpstreamCredentials, endpoint: str
+    ) -> AsyncGenerator[list[KiroEvent], None]:
         payload = request.to_payload()
         if "profileArn" not in payload and creds.profile_arn:
             payload["profileArn"] = creds.profile_arn
@@ -206,8 +218,8 @@ class KiroClient:
 
         completed = False
         try:
-            async for event in self._events(response, first, used_url):
-                yield event
+            async for batch in self._event_batches(response, first, used_url):
+                yield batch
             completed = True
         finally:
             if completed:
@@ -255,21 +267,26 @@ class KiroClient:
             _close(response)
             raise KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
 
-    async def _events(
+    async def _event_batches(
         self, response: aiohttp.ClientResponse, data: bytes, url: str
-    ) -> AsyncIterator[KiroEvent]:
+    ) -> AsyncGenerator[list[KiroEvent], None]:
+        """The events decoded from each read, as lists (never an empty one). A large read is
+        decoded a slice at a time: its first events go out before the rest is decoded."""
         decoder = EventStreamDecoder()
         content = response.content
         idle = self.idle_timeout
         while data:
-            try:
-                frames = decoder.feed(data)
-            except EventStreamError as exc:  # too many corrupt frames, or a size limit
-                raise KiroStreamError(f"unreadable event stream from {_host(url)}: {exc}") from exc
-            for frame in frames:
-                event = event_from_frame(frame)
-                if event is not None:
-                    yield event
+            view = memoryview(data)
+            for start in range(0, len(data), DECODE_SLICE_BYTES):
+                try:
+                    frames = decoder.feed(view[start : start + DECODE_SLICE_BYTES])
+                except EventStreamError as exc:  # too many corrupt frames, or a size limit
+                    raise KiroStreamError(
+                        f"unreadable event stream from {_host(url)}: {exc}"
+                    ) from exc
+                events = [e for e in map(event_from_frame, frames) if e is not None]
+                if events:
+                    yield events
             try:
                 async with asyncio.timeout(idle):
                     data = await content.readany()

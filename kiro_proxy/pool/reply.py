@@ -14,6 +14,9 @@ from kiro_proxy.pool.account import Account
 log = logging.getLogger(__name__)
 
 FinishHook = Callable[..., None]
+# Events rendered into one write: enough to make the per-write cost negligible, few enough that
+# a burst does not hold back the first of its events by more than a fraction of a millisecond.
+BATCH_LIMIT = 64
 
 
 @dataclass(slots=True)
@@ -70,6 +73,20 @@ class UpstreamReply:
             yield first
         async for event in self._stream:
             yield event
+
+    async def batches(self) -> AsyncIterator[list[KiroEvent]]:
+        """The events grouped as they became available, so the caller can write each group in
+        one piece: the first event alone (time to first token), then each event with the ones
+        already decoded behind it (no waiting), at most BATCH_LIMIT per group."""
+        take_ready = getattr(self._stream, "take_ready", None)
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield [first]
+        async for event in self._stream:
+            if take_ready is None:
+                yield [event]
+            else:
+                yield [event, *take_ready(BATCH_LIMIT - 1)]
 
     async def aclose(self) -> None:
         await close_quietly(self._stream)
