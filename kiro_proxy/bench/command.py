@@ -42,7 +42,9 @@ def bench(
     began = time.monotonic()
 
     def progress(line: str) -> None:
-        console.print(f"[dim]{time.monotonic() - began:6.1f}s[/dim] {line}", highlight=False)
+        console.print(
+            f"[dim]{time.monotonic() - began:6.1f}s[/dim] {line}", highlight=False, soft_wrap=True
+        )
 
     results = run_with_fast_loop(run_benchmark(options, progress))
     json_path, md_path = write_results(results, out)

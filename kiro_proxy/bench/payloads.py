@@ -34,7 +34,7 @@ def short_request(*, stream: bool) -> bytes:
     return orjson.dumps(
         {
             "model": MODEL,
-            "max_tokens": 256,
+            "max_tokens": 8192,  # 200 chunks must not hit the output limit
             "stream": stream,
             "messages": [{"role": "user", "content": "Say hello in five words."}],
         }
