@@ -117,8 +117,9 @@ class ReplyAssembler:
         self._length_exceeded = False
         # The client's max_tokens: Kiro ignores it, so the gateway enforces it on the output.
         self._max_output = max_output_tokens
-        self._out_chars = 0
-        self._out_tokens: int | None = None  # counted exactly once output could near the limit
+        self._out_tokens = 0  # exact count of the output up to the last check
+        self._uncounted: list[str] = []  # output since then
+        self._uncounted_bytes = 0
         self._budget_spent = False
 
     # ---------------------------------------------------------------- public
@@ -227,25 +228,31 @@ class ReplyAssembler:
         return out
 
     def _clip(self, text: str) -> str:
-        """Cut the output at max_tokens. Counting every chunk would cost time on each event, so
-        it starts only once the characters produced could amount to the limit."""
+        """Cut the output at max_tokens. A token covers at least one UTF-8 byte, so the bytes
+        produced since the last exact count bound the tokens they can hold: the tokenizer runs
+        only when that bound could cross the limit, not on every chunk."""
         limit = self._max_output
         if limit is None:
             return text
-        self._out_chars += len(text)
-        if self._out_tokens is None:
-            if self._out_chars * 3 < limit:
-                return text
-            self._out_tokens = self._count("".join(self._produced))
-        tokens = self._count(text)
+        self._uncounted.append(text)
+        self._uncounted_bytes += len(text) if text.isascii() else len(text.encode())
+        if self._out_tokens + self._uncounted_bytes <= limit:
+            return text
+        pending = "".join(self._uncounted)
+        self._uncounted.clear()
+        self._uncounted_bytes = 0
+        tokens = self._count(pending)
         if self._out_tokens + tokens <= limit:
             self._out_tokens += tokens
             return text
-        room = max(0, limit - self._out_tokens)
+        # Over the limit: keep the share of this chunk that still fits.
+        earlier = tokens - self._count(text)
+        room = max(0, limit - self._out_tokens - earlier)
+        text_tokens = tokens - earlier
         self._out_tokens = limit
         self._budget_spent = True
         self._length_exceeded = True
-        return text[: len(text) * room // tokens] if tokens else ""
+        return text[: len(text) * room // text_tokens] if text_tokens > 0 else ""
 
     def _end_text_run(self) -> list[OutputEvent]:
         """A non-text event follows: settle the splitter and the stop-sequence hold-back."""
