@@ -136,12 +136,20 @@ async def test_sigkill_during_imports_and_usage_writes_leaves_a_consistent_datab
             headers = await _admin(http)
             workers = [asyncio.create_task(importer(http, headers, w)) for w in range(4)]
             workers += [asyncio.create_task(requester(http)) for _ in range(8)]
-            deadline = time.monotonic() + 20
+            # Wait for the burst to be under way (long deadline: a loaded CI machine is slow,
+            # and killing before any usage batch landed would test nothing).
+            deadline = time.monotonic() + 90
             db_path = tmp_path / "kiro-proxy.db"
+            burst_under_way = False
             while time.monotonic() < deadline:
                 if len(created) >= 20 and await asyncio.to_thread(_usage_count, db_path) >= 10:
+                    burst_under_way = True
                     break
                 await asyncio.sleep(0.05)
+            assert burst_under_way, (
+                f"the burst never got going: {len(created)} imports, "
+                f"{await asyncio.to_thread(_usage_count, db_path)} usage rows after 90 s"
+            )
             # Mid-burst: imports and usage batches are in flight right now.
             process.send_signal(signal.SIGKILL)
             await process.wait()
