@@ -64,7 +64,8 @@ async def login_with_cookie(
     sleep: Sleep = asyncio.sleep,
     poll_limit: float = POLL_LIMIT_SECONDS,
 ) -> CredentialInput:
-    if not cookie or any(ch.isspace() for ch in cookie):
+    # Control characters cannot go into a Cookie header (aiohttp refuses them with ValueError).
+    if not cookie or any(ch.isspace() or not ch.isprintable() for ch in cookie):
         raise CredentialFormatError(
             "that is not an x-amz-sso_authn cookie value: copy the value of the cookie named "
             f"{_COOKIE_NAME} (browser dev tools → Application → Cookies) on view.awsapps.com",

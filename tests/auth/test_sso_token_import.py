@@ -70,3 +70,11 @@ async def test_same_cookie_account_twice_is_deduplicated(
     assert first.items[0].result is not None and first.items[0].result.created
     assert second.items[0].result is not None and not second.items[0].result.created
     assert len(await repo.list_all()) == 1
+
+
+async def test_cookie_with_control_characters_is_a_per_line_error(
+    service: LoginService, sim: RunningSimulator
+) -> None:
+    # aiohttp refuses control characters in a header with ValueError: that was a 500.
+    report = await service.sso_tokens("abc\x00def\nabc\x7fdef\n\x1b[0m")
+    assert [(item.ok, item.code) for item in report.items] == [(False, "invalid_cookie")] * 3
