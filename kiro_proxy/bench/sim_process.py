@@ -11,27 +11,13 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from typing import Any
 
 import orjson
 
 from kiro_proxy.bench.stats import run_with_fast_loop
 from kiro_proxy.simulator.app import start_simulator
 from kiro_proxy.simulator.state import SimAccount, SimState
-
-
-def kiro_go_entry(account: SimAccount) -> dict[str, Any]:
-    """The simulated account as an entry of Kiro-Go's config.json `accounts` array."""
-    return {
-        "id": account.email,
-        "email": account.email,
-        "refreshToken": account.refresh_token,
-        "accessToken": account.access_token,
-        "authMethod": account.auth_method,
-        "region": account.region,
-        "expiresAt": int(account.access_expires_at),
-        "enabled": True,
-    }
+from kiro_proxy.simulator.testing import kiro_go_account
 
 
 def bench_state(accounts: int) -> tuple[SimState, list[SimAccount]]:
@@ -48,7 +34,8 @@ async def serve(port: int, accounts: int) -> None:
     state, made = bench_state(accounts)
     sim = await start_simulator("127.0.0.1", port, state)
     sys.stdout.write(
-        orjson.dumps({"url": sim.url, "accounts": [kiro_go_entry(a) for a in made]}).decode() + "\n"
+        orjson.dumps({"url": sim.url, "accounts": [kiro_go_account(a) for a in made]}).decode()
+        + "\n"
     )
     sys.stdout.flush()
     try:

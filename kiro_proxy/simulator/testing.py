@@ -76,3 +76,22 @@ def tool_spec(name: str = "get_weather", description: str = "Weather for a city"
             "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}},
         }
     }
+
+
+def kiro_go_account(account: SimAccount) -> dict[str, Any]:
+    """The simulated account as an entry of Kiro-Go's config.json `accounts` array (how the
+    gateway is handed accounts in tests, the benchmark and the demo)."""
+    entry: dict[str, Any] = {
+        "id": account.email,
+        "email": account.email,
+        "refreshToken": account.refresh_token,
+        "accessToken": account.access_token,
+        "authMethod": account.auth_method,
+        "region": account.region,
+        "expiresAt": int(account.access_expires_at),
+        "enabled": True,
+    }
+    if account.client_id:
+        entry["clientId"] = account.client_id
+        entry["clientSecret"] = account.client_secret
+    return entry

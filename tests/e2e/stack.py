@@ -19,6 +19,7 @@ from kiro_proxy.app import create_app
 from kiro_proxy.settings import Settings
 from kiro_proxy.simulator.app import RunningSimulator, start_simulator
 from kiro_proxy.simulator.state import SimAccount, SimState
+from kiro_proxy.simulator.testing import kiro_go_account
 
 T = TypeVar("T")
 
@@ -27,24 +28,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def kiro_go_account(account: SimAccount) -> dict[str, Any]:
-    """The simulator account as an entry of Kiro-Go's config.json `accounts` array."""
-    entry: dict[str, Any] = {
-        "id": account.email,
-        "email": account.email,
-        "refreshToken": account.refresh_token,
-        "accessToken": account.access_token,
-        "authMethod": account.auth_method,
-        "region": account.region,
-        "expiresAt": int(account.access_expires_at),
-        "enabled": True,
-    }
-    if account.client_id:
-        entry["clientId"] = account.client_id
-        entry["clientSecret"] = account.client_secret
-    return entry
 
 
 class LiveStack:
