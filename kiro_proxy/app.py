@@ -20,6 +20,7 @@ from kiro_proxy.admin.routes import install_admin
 from kiro_proxy.api import anthropic_routes, common_routes, openai_routes
 from kiro_proxy.api.cors import ModelApiCORS
 from kiro_proxy.api.errors import error_response, flavour_for_path
+from kiro_proxy.api.openapi import install_openapi
 from kiro_proxy.api.services import Services
 from kiro_proxy.config_file import ConfigFile, runtime_listener
 from kiro_proxy.errors import (
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_admin(app, settings)  # /admin panel and /admin/api (kiro_proxy/admin)
     _install_fast_model_routes(app)
     _install_error_handlers(app)
+    install_openapi(app)  # request/response schemas and security schemes (api/openapi.py)
     return app
 
 
