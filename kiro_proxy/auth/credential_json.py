@@ -15,6 +15,7 @@ import orjson
 
 from kiro_proxy.auth.errors import CredentialFormatError, LoginError
 from kiro_proxy.auth.onboarding import CredentialInput
+from kiro_proxy.auth.regions import checked_region
 from kiro_proxy.store.import_kiro_go import normalize_auth_method
 
 ParsedItem = tuple[str, CredentialInput | LoginError]  # (label without secrets, result)
@@ -78,7 +79,7 @@ def credential_from_mapping(
         "clientSecret": _get(data, "clientSecret", "client_secret"),
     }
     method = "api_key" if api_key and api_key.startswith("ksk_") else normalize_auth_method(fields)
-    region = _text(data, "region", "authRegion", "auth_region") or "us-east-1"
+    region = checked_region(_text(data, "region", "authRegion", "auth_region"))
     return CredentialInput(
         refresh_token=_text(data, "refreshToken", "refresh_token") or "",
         access_token=api_key if method == "api_key" else _text(data, "accessToken", "access_token"),

@@ -26,6 +26,7 @@ from kiro_proxy.auth.onboarding import (
     Onboarder,
     OnboardResult,
 )
+from kiro_proxy.auth.regions import checked_region
 from kiro_proxy.settings import Settings
 
 Clock = Callable[[], float]
@@ -53,7 +54,7 @@ class LoginService:
         self._sleep = sleep
 
     def _region(self, region: str | None) -> str:
-        return (region or "us-east-1").strip() or "us-east-1"
+        return checked_region(region)
 
     # --- Builder ID -------------------------------------------------------------------------
 
