@@ -42,6 +42,13 @@ def _run_server(settings: Settings) -> None:
         settings.log_level,
         secrets=(settings.admin_password, settings.api_key),
     )
+    if settings.workers > 1:
+        from kiro_proxy.workers import serve_workers
+
+        status = serve_workers(settings, settings.workers)
+        if status:
+            raise typer.Exit(status)
+        return
     build_server(create_app(settings), settings).run()
 
 
@@ -49,9 +56,13 @@ def _run_server(settings: Settings) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (PORT).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes sharing the port and the pool state (WORKERS)."),
+    ] = None,
 ) -> None:
     """Start the gateway."""
-    settings = _settings_or_exit(host=host, port=port)
+    settings = _settings_or_exit(host=host, port=port, workers=workers)
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     _run_server(settings)
 

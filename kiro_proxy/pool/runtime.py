@@ -11,21 +11,23 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from kiro_proxy import __version__
-from kiro_proxy.pool.account import HEALTH_FIELDS, LIMITS_FIELDS, TOKEN_FIELDS, Account
+from kiro_proxy.pool.account import LIMITS_FIELDS, TOKEN_FIELDS, Account
 from kiro_proxy.pool.dispatcher import Dispatcher
 from kiro_proxy.pool.jobs import BackgroundJobs, JobIntervals
 from kiro_proxy.pool.limits import apply_usage_limits
 from kiro_proxy.pool.models_cache import ModelCatalog
 from kiro_proxy.pool.pool import AccountPool
+from kiro_proxy.pool.state_sync import SharedStateSync, totals_to_json
 from kiro_proxy.pool.tokens import RefreshFailed, TokenManager
-from kiro_proxy.pool.usage import UsageRecorder, UsageTotals
+from kiro_proxy.pool.usage import UsageRecorder
 from kiro_proxy.settings import Settings
 from kiro_proxy.store.accounts import AccountRepository
 from kiro_proxy.store.api_keys import ApiKeyRepository, hash_api_key
 from kiro_proxy.store.crypto import SecretBox
 from kiro_proxy.store.database import Database, open_database
-from kiro_proxy.store.import_kiro_go import TOTALS_KEY, import_kiro_go_config
+from kiro_proxy.store.import_kiro_go import import_kiro_go_config
 from kiro_proxy.store.settings_kv import SettingsRepository
+from kiro_proxy.store.shared_state import SharedStateRepository
 from kiro_proxy.store.usage import UsageRepository
 
 log = logging.getLogger(__name__)
@@ -45,26 +47,6 @@ EDITABLE_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def _totals_to_json(totals: UsageTotals) -> dict[str, Any]:
-    return {
-        "totalRequests": totals.total_requests,
-        "successRequests": totals.success_requests,
-        "failedRequests": totals.failed_requests,
-        "totalTokens": totals.total_tokens,
-        "totalCredits": round(totals.total_credits, 6),
-    }
-
-
-def _totals_from_json(data: dict[str, Any]) -> UsageTotals:
-    return UsageTotals(
-        total_requests=int(data.get("totalRequests") or 0),
-        success_requests=int(data.get("successRequests") or 0),
-        failed_requests=int(data.get("failedRequests") or 0),
-        total_tokens=int(data.get("totalTokens") or 0),
-        total_credits=float(data.get("totalCredits") or 0.0),
-    )
-
-
 class PoolRuntime:
     def __init__(
         self,
@@ -82,6 +64,7 @@ class PoolRuntime:
         self.usage = UsageRepository(database)
         self.api_keys = ApiKeyRepository(database)
         self.kv = SettingsRepository(database)
+        self.shared = SharedStateRepository(database, self.accounts)
         self.pool = AccountPool(settings.pool_strategy)
         self.catalog = ModelCatalog()
         self.tokens = TokenManager(
@@ -89,8 +72,10 @@ class PoolRuntime:
             self.pool,
             global_proxy_url=settings.proxy_url,
             on_tokens_saved=self._save_tokens,
+            locks=self.shared,  # one refresh per account across worker processes
         )
         self.recorder = UsageRecorder(self.usage.insert_batch)
+        self.sync = SharedStateSync(self.pool, self.recorder, self.accounts, self.shared)
         self.dispatcher = Dispatcher(
             client,
             self.pool,
@@ -103,7 +88,6 @@ class PoolRuntime:
         self.intervals = intervals or JobIntervals()
         self.jobs = BackgroundJobs()
         self.started_at = time.time()
-        self._saved_totals: dict[str, Any] = {}
         self._key_cache: dict[str, tuple[str | None, float]] = {}
         self._closed = False
 
@@ -113,12 +97,13 @@ class PoolRuntime:
         report = await import_kiro_go_config(self.settings.config_path, self.accounts, self.kv)
         if report.added:
             log.info("config.json: imported %s", ", ".join(report.added))
-        self.pool.load(await self.accounts.list_all())
-        self._saved_totals = dict(await self.kv.get(TOTALS_KEY, {}) or {})
-        self.recorder.totals = _totals_from_json(self._saved_totals)
+        if report.added:
+            await self.sync.accounts_changed()
+        await self.sync.load()
         self.recorder.start()
         iv = self.intervals
-        self.jobs.every("state-flush", iv.state_flush, self.flush_state)
+        # Flush this worker's changes and read the other workers' (health, counters, tokens).
+        self.jobs.every("state-sync", iv.state_flush, self.sync.sync)
         self.jobs.every(
             "token-refresh",
             iv.token_refresh,
@@ -142,7 +127,7 @@ class PoolRuntime:
             "version": __version__,
             "accounts": len(self.pool),
             "available": self.available_accounts(),
-            **_totals_to_json(self.recorder.totals),
+            **totals_to_json(self.recorder.totals),
             "uptime": int(time.time() - self.started_at),
         }
 
@@ -176,6 +161,7 @@ class PoolRuntime:
         self.tokens.ensure_machine_id(account)
         await self.accounts.insert(account)
         self.pool.upsert(account)
+        await self.sync.accounts_changed()
         return account
 
     async def update_account(self, account_id: str, **changes: Any) -> Account:
@@ -187,20 +173,29 @@ class PoolRuntime:
             raise KeyError(account_id)
         for name, value in changes.items():
             setattr(account, name, value)
+        self.pool.note_local_change(account.id)  # a sync reading meanwhile must not undo it
         if changes.get("enabled") is True:
             account.disabled_reason = None
             account.consecutive_failures = 0
         await self.accounts.save(
             account, set(changes) | {"disabled_reason", "consecutive_failures"}
         )
+        # Again once stored: a sync that read the row before this write must not apply it.
+        self.pool.note_local_change(account.id)
+        await self.sync.accounts_changed()
         return account
 
     async def delete_account(self, account_id: str) -> bool:
         self.pool.remove(account_id)
-        return await self.accounts.delete(account_id)
+        deleted = await self.accounts.delete(account_id)
+        await self.sync.accounts_changed()
+        return deleted
 
     async def reload_accounts(self) -> None:
+        """After accounts were written outside this runtime (an import): reload them here and
+        in every other worker."""
         await self.flush_state()
+        await self.sync.accounts_changed()
         self.pool.load(await self.accounts.list_all())
 
     def set_strategy(self, name: str) -> None:
@@ -223,19 +218,8 @@ class PoolRuntime:
         )
 
     async def flush_state(self) -> None:
-        """Persist health/counter changes of dirty accounts and the global totals."""
-        dirty = self.pool.take_dirty()
-        if dirty:
-            try:
-                await self.accounts.save_many(dirty, HEALTH_FIELDS)
-            except Exception:
-                for account in dirty:
-                    self.pool.mark_dirty(account)
-                raise
-        totals = _totals_to_json(self.recorder.totals)
-        if totals != self._saved_totals:
-            await self.kv.set(TOTALS_KEY, totals)
-            self._saved_totals = totals
+        """Persist health changes, counter and totals increments (store/shared_state.py)."""
+        await self.sync.flush()
 
     async def refresh_account_limits(self, account_id: str) -> Account:
         """getUsageLimits for one account, now (admin "refresh" button, and after a 402)."""

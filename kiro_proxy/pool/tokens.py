@@ -4,6 +4,11 @@ Kiro-Go refreshes only on a 30-minute tick and without a lock, so concurrent ref
 rotated refresh token (protocol doc §10 items 14–15). Here every caller that needs a fresh token
 for an account awaits the same in-flight refresh, and a permanent refusal (`invalid_grant`)
 disables the account with its reason.
+
+Across worker processes the single flight is the database's: with a `TokenLocks` (the runtime
+passes store/shared_state.py's), a refresh first locks the account's row and re-reads the stored
+tokens; when another worker refreshed meanwhile, its token is adopted and the refresh token (which
+Kiro may rotate: spending the old one again would get invalid_grant) is not used at all.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 from kiro_proxy.kiro.client import UpstreamCredentials
 from kiro_proxy.kiro.errors import TokenRefreshError
@@ -25,6 +32,30 @@ REFRESH_MARGIN_SECONDS = 300.0
 DEFAULT_EXPIRES_IN = 3600.0
 
 TokensSaved = Callable[[Account], Awaitable[None]]
+StillNeeded = Callable[[Account], bool]
+
+
+class TokenLease(Protocol):
+    """The stored account read under its row lock; `save` writes tokens and enabled state."""
+
+    stored: Account | None
+
+    async def save(self, account: Account) -> None: ...
+
+
+class TokenLocks(Protocol):
+    def lock_tokens(self, account_id: str) -> AbstractAsyncContextManager[TokenLease]: ...
+
+
+def adopt_stored_tokens(account: Account, stored: Account) -> None:
+    """Take the tokens (and enabled state) another worker stored."""
+    account.access_token = stored.access_token
+    account.refresh_token = stored.refresh_token
+    account.expires_at = stored.expires_at
+    account.profile_arn = stored.profile_arn or account.profile_arn
+    account.last_refresh_at = stored.last_refresh_at
+    account.enabled = stored.enabled
+    account.disabled_reason = stored.disabled_reason
 
 
 class RefreshFailed(Exception):
@@ -45,12 +76,14 @@ class TokenManager:
         global_proxy_url: str | None = None,
         on_tokens_saved: TokensSaved | None = None,
         margin_seconds: float = REFRESH_MARGIN_SECONDS,
+        locks: TokenLocks | None = None,
     ) -> None:
         self._client = client
         self._pool = pool
         self._global_proxy_url = global_proxy_url
         self._on_tokens_saved = on_tokens_saved
         self._margin = margin_seconds
+        self._locks = locks
         self._inflight: dict[str, asyncio.Task[None]] = {}
 
     def set_global_proxy(self, proxy_url: str | None) -> None:
@@ -97,19 +130,34 @@ class TokenManager:
 
     async def ensure_fresh(self, account: Account) -> None:
         if self.needs_refresh(account):
-            await self.refresh(account)
+            await self.refresh(account, only_if=self.needs_refresh)
 
-    async def refresh(self, account: Account, *, stale_access_token: str | None = None) -> None:
+    async def refresh(
+        self,
+        account: Account,
+        *,
+        stale_access_token: str | None = None,
+        only_if: StillNeeded | None = None,
+    ) -> None:
         """Refresh now, joining a refresh already under way for this account.
 
         With `stale_access_token` (the token upstream just rejected), a refresh that another
-        request finished meanwhile counts: the token changed, so nothing more is done.
+        request (or worker) finished meanwhile counts: the token changed, so nothing more is
+        done. `only_if` is checked again on the stored tokens once the row is locked: a worker
+        that refreshed first makes the refresh unnecessary. Without either, it always refreshes.
         """
         task = self._inflight.get(account.id)
         if task is None:
             if stale_access_token is not None and account.access_token != stale_access_token:
                 return
-            task = asyncio.create_task(self._refresh_once(account))
+            still_needed = only_if
+            if stale_access_token is not None:
+                stale = stale_access_token
+
+                def still_needed(a: Account) -> bool:
+                    return a.access_token == stale or self.needs_refresh(a)
+
+            task = asyncio.create_task(self._refresh_coordinated(account, still_needed))
             self._inflight[account.id] = task
             task.add_done_callback(lambda t, key=account.id: self._forget(key, t))
         # shield: one caller giving up (client disconnect) must not cancel everyone's refresh.
@@ -121,7 +169,48 @@ class TokenManager:
         if not task.cancelled():
             task.exception()  # retrieved here so that a refresh nobody awaited logs no warning
 
+    async def _refresh_coordinated(
+        self, account: Account, still_needed: StillNeeded | None
+    ) -> None:
+        if account.auth_method == "api_key":
+            return  # a ksk_ key is the bearer token itself; nothing to refresh
+        if self._locks is None:
+            await self._refresh_once(account)
+            if self._on_tokens_saved is not None:
+                try:
+                    await self._on_tokens_saved(account)
+                except Exception:
+                    log.exception("could not persist refreshed tokens for %s", account.label)
+            return
+        failure: RefreshFailed | None = None
+        async with self._locks.lock_tokens(account.id) as lease:
+            ours = account.access_token
+            if lease.stored is not None:
+                adopt_stored_tokens(account, lease.stored)
+            # The same token as ours: nobody refreshed since we judged it stale; refresh.
+            refreshed_elsewhere = account.access_token != ours
+            if not account.enabled and still_needed is not None:
+                # Disabled (maybe by another worker's refused refresh): no automatic retry;
+                # an admin's explicit refresh (no condition) still tries.
+                reason = account.disabled_reason or "disabled"
+                raise RefreshFailed(
+                    account, f"account {account.label} is disabled ({reason})", permanent=True
+                )
+            if refreshed_elsewhere and still_needed is not None and not still_needed(account):
+                log.debug("adopted the token another worker refreshed for %s", account.label)
+                return
+            try:
+                await self._refresh_once(account)
+            except RefreshFailed as exc:
+                if not exc.permanent:
+                    raise
+                failure = exc  # the account was disabled: store that before the lock goes
+            await lease.save(account)
+        if failure is not None:
+            raise failure
+
     async def _refresh_once(self, account: Account) -> None:
+        """Spend the refresh token; updates `account` in memory (the caller stores it)."""
         if account.auth_method == "api_key":
             return
         if not account.refresh_token:
@@ -176,11 +265,6 @@ class TokenManager:
         account.expires_at = now + float(grant.expires_in or DEFAULT_EXPIRES_IN)
         account.last_refresh_at = now
         log.info("refreshed token for account %s", account.label)
-        if self._on_tokens_saved is not None:
-            try:
-                await self._on_tokens_saved(account)
-            except Exception:
-                log.exception("could not persist refreshed tokens for account %s", account.label)
 
     async def refresh_expiring(self, *, horizon_seconds: float) -> int:
         """Background pass: refresh every enabled account expiring within the horizon."""
@@ -189,7 +273,9 @@ class TokenManager:
             if not account.enabled or not self.needs_refresh(account, margin=horizon_seconds):
                 continue
             try:
-                await self.refresh(account)
+                await self.refresh(
+                    account, only_if=lambda a: self.needs_refresh(a, margin=horizon_seconds)
+                )
                 count += 1
             except RefreshFailed as exc:
                 log.warning("background refresh: %s", exc)

@@ -58,6 +58,16 @@ class UsageTotals:
         self.total_tokens += max(0, row.input_tokens) + max(0, row.output_tokens)
         self.total_credits += max(0.0, row.credits)
 
+    def merge(self, other: UsageTotals) -> None:
+        self.total_requests += other.total_requests
+        self.success_requests += other.success_requests
+        self.failed_requests += other.failed_requests
+        self.total_tokens += other.total_tokens
+        self.total_credits += other.total_credits
+
+    def __bool__(self) -> bool:
+        return bool(self.total_requests or self.total_tokens or self.total_credits)
+
 
 UsageSink = Callable[[Sequence[UsageRow]], Awaitable[None]]
 
@@ -66,6 +76,9 @@ class UsageRecorder:
     def __init__(self, sink: UsageSink | None = None, *, totals: UsageTotals | None = None) -> None:
         self._sink = sink
         self.totals = totals or UsageTotals()
+        # What this process counted since the totals were last added to the database: several
+        # workers add to the same stored totals, so they write increments, never their view.
+        self.unflushed = UsageTotals()
         self._queue: asyncio.Queue[UsageRow | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -74,8 +87,21 @@ class UsageRecorder:
     def record(self, row: UsageRow) -> None:
         """Count the request and queue its row; never waits."""
         self.totals.add(row)
+        self.unflushed.add(row)
         if self._sink is not None and not self._closed:
             self._queue.put_nowait(row)
+
+    def take_unflushed(self) -> UsageTotals:
+        taken, self.unflushed = self.unflushed, UsageTotals()
+        return taken
+
+    def restore_unflushed(self, taken: UsageTotals) -> None:
+        self.unflushed.merge(taken)
+
+    def adopt_stored_totals(self, stored: UsageTotals) -> None:
+        """The totals are the stored ones (every worker's) plus what is not yet written."""
+        stored.merge(self.unflushed)
+        self.totals = stored
 
     def start(self) -> None:
         if self._sink is not None and self._task is None:

@@ -63,12 +63,16 @@ async def test_jobs_refresh_tokens_poll_limits_models_and_flush(
             await wait_for(lambda: account.limits_checked_at is not None)
             assert account.email == "jobs@example.com"  # learnt from getUsageLimits
             await wait_for(lambda: "glm-5" not in runtime.models())
-            account.request_count = 41
-            runtime.pool.mark_dirty(account)
+            runtime.pool.cool_down(account, 30)
+            runtime.pool.record_request(
+                account, success=False, input_tokens=3, output_tokens=4, credits=0.5
+            )
             await asyncio.sleep(0.2)
             stored = await runtime.accounts.get(account.id)
             assert stored is not None
-            assert stored.request_count == 41
+            # Counters are written as increments, health marks as they are.
+            assert (stored.request_count, stored.error_count, stored.output_tokens) == (1, 1, 4)
+            assert stored.cooldown_until == account.cooldown_until > time.time()
             assert stored.access_token == account.access_token != sim_account.refresh_token
             assert stored.expires_at is not None and stored.expires_at > time.time() + 3000
         finally:

@@ -1,0 +1,150 @@
+"""`kiro-proxy serve --workers 2`: two real worker processes on one port, sharing the pool.
+
+The account starts without an access token and the simulator rotates refresh tokens: both
+workers want a token at once, and only the database lock keeps the second from spending the
+rotated refresh token (which would disable the account). Every request gets exactly one usage
+row and one count, whichever worker answered it, and SIGTERM drains both workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from ops_harness import SimulatedUpstream, free_port, subprocess_env
+
+from kiro_proxy.simulator.script import Metadata, Reply, Sleep, Text
+
+API_KEY = "client-key-Workers-4410"
+MESSAGE = {
+    "model": "claude-sonnet-4.5",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+REQUESTS = 60
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace")
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or ") Z " in stat.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+async def _start_workers(
+    upstream: SimulatedUpstream, tmp_path: Path, log_path: Path
+) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    env = subprocess_env(
+        CONFIG_PATH=str(upstream.config_path),
+        ADMIN_PASSWORD="Admin-Workers-Pw-5512",
+        API_KEY=API_KEY,
+        REQUIRE_API_KEY="true",
+        SHUTDOWN_GRACE_SECONDS="15",
+        **upstream.url_env(),
+    )
+    with open(log_path, "wb") as log_file:  # noqa: ASYNC230 - a local file, opened once
+        process = await asyncio.create_subprocess_exec(
+            "kiro-proxy", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+            env=env, cwd=tmp_path, stdout=log_file, stderr=log_file,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline and process.returncode is None:
+            try:
+                if (await client.get(f"{base}/health", timeout=1)).status_code == 200:
+                    if len(_children(process.pid)) == 2:
+                        return process, base
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    process.kill()
+    await process.wait()
+    pytest.fail("the gateway did not start:\n" + _read(log_path)[-3000:])
+
+
+async def _ask(base: str, stream: bool) -> None:
+    # A client per request: new connections, so that both workers get some.
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": API_KEY}, timeout=30) as c:
+        response = await c.post("/v1/messages", json={**MESSAGE, "stream": stream})
+        assert response.status_code == 200, response.text
+
+
+async def _stats(base: str) -> dict[str, object]:
+    async with httpx.AsyncClient(base_url=base, headers={"x-api-key": API_KEY}) as client:
+        response = await client.get("/v1/stats")
+        assert response.status_code == 200
+        return response.json()  # type: ignore[no-any-return]
+
+
+async def test_two_workers_share_the_pool_count_once_and_drain(
+    upstream: SimulatedUpstream, tmp_path: Path
+) -> None:
+    state = upstream.simulator.state
+    state.rotate_refresh_tokens = True
+    log_path = tmp_path / "gateway.log"
+    process, base = await _start_workers(upstream, tmp_path, log_path)
+    workers = _children(process.pid)
+    try:
+        await asyncio.gather(*(_ask(base, stream=i % 2 == 0) for i in range(REQUESTS)))
+        # Both workers needed a token; one refresh was made, the other worker adopted it.
+        assert state.refresh_calls == 1, _read(log_path)[-3000:]
+        # Every worker's /v1/stats converges on the total of both (shared within ~1 s).
+        deadline = time.monotonic() + 10
+        while True:
+            seen = [await _stats(base) for _ in range(6)]
+            if all(s["totalRequests"] == REQUESTS for s in seen):
+                break
+            assert time.monotonic() < deadline, seen
+            await asyncio.sleep(0.3)
+        assert all(s["available"] == 1 for s in seen)
+
+        # SIGTERM to the parent: a stream in flight in a worker still finishes.
+        state.enqueue(
+            Reply([Text("before, "), Sleep(1.5), Text("after"), Metadata(output_tokens=2)])
+        )
+        async with (
+            httpx.AsyncClient(base_url=base, headers={"x-api-key": API_KEY}, timeout=30) as c,
+            c.stream("POST", "/v1/messages", json={**MESSAGE, "stream": True}) as response,
+        ):
+            body = b""
+            chunks = response.aiter_bytes()
+            while b"before" not in body:
+                body += await anext(chunks)
+            process.send_signal(signal.SIGTERM)
+            async for chunk in chunks:
+                body += chunk
+        assert b"after" in body and b"message_stop" in body
+        await asyncio.wait_for(process.wait(), timeout=20)
+        assert process.returncode == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert all(_gone(pid) for pid in workers)
+
+    db_path = upstream.config_path.parent / "kiro-proxy.db"
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("select request_id, status from usage_records").fetchall()
+        account = db.execute(
+            "select request_count, success_count, enabled, disabled_reason from accounts"
+        ).fetchall()
+        totals = db.execute("select value from settings_kv where key = 'stats.totals'").fetchone()
+    # Exactly one usage row per request (no loss, no double), counters added up across workers.
+    assert len(rows) == REQUESTS + 1 and len({r for r, _ in rows}) == REQUESTS + 1
+    assert {s for _, s in rows} == {"success"}
+    assert account == [(REQUESTS + 1, REQUESTS + 1, 1, None)]
+    assert totals is not None and f'"totalRequests":{REQUESTS + 1}' in totals[0]
