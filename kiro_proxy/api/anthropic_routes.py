@@ -94,19 +94,12 @@ async def _messages(request: Request, *, buffered: bool) -> Response | SSERespon
             ping=AnthropicStreamRenderer.ping(),
             ping_interval=CC_PING_INTERVAL,
         )
-    return SSEResponse(
-        _live_stream(reply, assembler, renderer),
-        ping=AnthropicStreamRenderer.ping(),
-        ping_interval=STREAM_PING_INTERVAL,
+    live = relay.stream_events(
+        reply, assembler, renderer, on_error=renderer.error, head=renderer.message_start()
     )
-
-
-async def _live_stream(
-    reply: UpstreamReply, assembler: ReplyAssembler, renderer: AnthropicStreamRenderer
-) -> AsyncIterator[bytes]:
-    yield renderer.message_start()
-    async for chunk in relay.stream_events(reply, assembler, renderer, on_error=renderer.error):
-        yield chunk
+    return SSEResponse(
+        live, ping=AnthropicStreamRenderer.ping(), ping_interval=STREAM_PING_INTERVAL
+    )
 
 
 async def _buffered_stream(

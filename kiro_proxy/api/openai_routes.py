@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import orjson
 from fastapi import APIRouter
@@ -17,8 +16,6 @@ from kiro_proxy.api.body import read_body
 from kiro_proxy.api.images import resolve_remote_images
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.streaming import SSEResponse
-from kiro_proxy.pool.dispatcher import UpstreamReply
-from kiro_proxy.translate.assembler import ReplyAssembler
 from kiro_proxy.translate.openai_request import openai_to_conversation, parse_openai_request
 from kiro_proxy.translate.openai_response import OpenAICompletionBuilder, OpenAIStreamRenderer
 
@@ -75,18 +72,10 @@ async def chat_completions(request: Request) -> Response | SSEResponse:
         thinking_format=thinking_format,
         include_usage=include_usage,
     )
-    return SSEResponse(
-        _stream(reply, assembler, renderer), ping=KEEPALIVE, ping_interval=KEEPALIVE_INTERVAL
-    )
-
-
-async def _stream(
-    reply: UpstreamReply, assembler: ReplyAssembler, renderer: OpenAIStreamRenderer
-) -> AsyncIterator[bytes]:
-    async for chunk in relay.stream_events(
+    live = relay.stream_events(
         reply, assembler, renderer, on_error=renderer.error, trailer=renderer.done
-    ):
-        yield chunk
+    )
+    return SSEResponse(live, ping=KEEPALIVE, ping_interval=KEEPALIVE_INTERVAL)
 
 
 router.add_api_route(

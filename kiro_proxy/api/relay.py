@@ -161,38 +161,43 @@ async def stream_events(
     *,
     on_error: Callable[[str, str], bytes],
     trailer: Callable[[], bytes] | None = None,
+    head: bytes = b"",
 ) -> AsyncIterator[bytes]:
     """Render upstream events as they arrive. Once bytes are out there is no retry: a failure
-    becomes an error event in the client's own shape."""
+    becomes an error event in the client's own shape.
+
+    `head` (Anthropic's message_start) goes out in the same write as the first event, which the
+    dispatcher already holds: one write less before the first token."""
     status, error_kind = "cancelled", "client_disconnected"
     render = renderer.render
     try:
         # Events that arrived together go out together: one write per upstream read, not per
         # event (the write path costs more than rendering an event).
         async for batch in reply.batches():
-            parts: list[bytes] = []
+            parts: list[bytes] = [head] if head else []
             for event in batch:
                 parts += map(render, assembler.feed(event))
                 if assembler.done:
                     break
             chunk = b"".join(parts)
+            head = b""  # cleared only now: a failure above still sends it before the error
             if chunk:
                 yield chunk
             if assembler.done:
                 break
-        yield b"".join(renderer.render(out) for out in assembler.finish())
+        yield head + b"".join(renderer.render(out) for out in assembler.finish())
         if trailer is not None:
             yield trailer()
         status, error_kind = "success", None
     except UpstreamStreamFailure as failure:
         status, error_kind = "error", failure.kind
-        yield on_error("api_error", f"Kiro failed while answering: {failure.message}")
+        yield head + on_error("api_error", f"Kiro failed while answering: {failure.message}")
     except ProxyError as error:
         status, error_kind = "error", error.kind
-        yield on_error(error.kind, error.message)
+        yield head + on_error(error.kind, error.message)
     except Exception as error:  # transport/decoding failure mid-stream
         status, error_kind = "error", type(error).__name__
-        yield on_error("api_error", f"the upstream stream broke off: {error}")
+        yield head + on_error("api_error", f"the upstream stream broke off: {error}")
     finally:
         await reply.aclose()
         _finish_reply(reply, assembler, status=status, error_kind=error_kind)
