@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from kiro_proxy import __version__
 from kiro_proxy.admin.routes import install_admin
-from kiro_proxy.api import anthropic_routes, common_routes, openai_routes
+from kiro_proxy.api import anthropic_routes, common_routes, openai_routes, relay
 from kiro_proxy.api.cors import ModelApiCORS
 from kiro_proxy.api.errors import error_response, flavour_for_path
 from kiro_proxy.api.openapi import install_openapi
@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
         observability.attach(runtime, client)
         unsubscribe = config_file.subscribe(runtime_listener(runtime))
         app.state.services = Services(settings=settings, client=client, runtime=runtime)
+        await relay.warm_up()  # the first request no longer loads the tokenizer (api/relay.py)
         try:
             yield
         finally:

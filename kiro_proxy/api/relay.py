@@ -7,6 +7,7 @@ else (model resolution, thinking, token estimates, usage bookkeeping, disconnect
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,11 +19,19 @@ from kiro_proxy.errors import ProxyError, UpstreamError
 from kiro_proxy.kiro.request import KiroRequest
 from kiro_proxy.pool.dispatcher import RequestContext, UpstreamReply
 from kiro_proxy.translate.assembler import ReplyAssembler, UpstreamStreamFailure
+from kiro_proxy.translate.claude_tokenizer import claude_encoding
 from kiro_proxy.translate.conversation import Conversation
 from kiro_proxy.translate.kiro_request import build_kiro_request, conversation_id_for
 from kiro_proxy.translate.models import ResolvedModel, resolve_model
 from kiro_proxy.translate.output import Finish, OutputEvent
 from kiro_proxy.translate.tokens import count_text_tokens, count_tokens
+
+
+async def warm_up() -> None:
+    """Load what the first request would otherwise pay for, at start-up: the Claude tokenizer
+    (~200 ms to read its vocabulary and build the BPE ranks) is needed by every request's input
+    estimate. Built in a thread so the loop keeps serving start-up work meanwhile."""
+    await asyncio.to_thread(claude_encoding)
 
 
 class Renderer(Protocol):
