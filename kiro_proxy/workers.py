@@ -11,6 +11,11 @@ The parent only supervises: SIGTERM or SIGINT is passed on to every worker as SI
 drains its requests in flight, as a single process does), and the parent exits once all have
 stopped; a worker that dies is replaced, unless it failed during start-up (then everything
 stops, as the next one would fail the same way).
+
+Not shared yet (per worker, in memory): admin sessions and the login throttle (admin/session.py)
+and run-time settings changed in the admin panel (applied by the worker that answered). With
+several workers an admin login holds only on that worker's connections; run the admin panel
+through a single worker (or behind session affinity) until sessions move to the database.
 """
 
 from __future__ import annotations
