@@ -184,41 +184,10 @@ class KiroClient:
     async def _generate_batches(
         self, request: KiroRequest, creds: UpstreamCredentials, endpoint: str
     ) -> AsyncGenerator[list[KiroEvent], None]:
-        payload = request.to_payload()
-        if "profileArn" not in payload and creds.profile_arn:
-            payload["profileArn"] = creds.profile_arn
-        body = orjson.dumps(payload)
-        if self._session is None:
-            await self.start()
-        session, proxy = self._session_for(creds.proxy_url)
-        urls = self.generate_urls(endpoint, creds)
-
-        response: aiohttp.ClientResponse | None = None
-        first = b""
-        used_url = urls[0]
-        for index, url in enumerate(urls):
-            headers = fingerprint.generate_headers(
-                access_token=creds.access_token,
-                machine_id=creds.machine_id,
-                auth_method=creds.auth_method,
-                kiro_version=self.kiro_version,
-                agent_mode=self.agent_mode,
-            )
-            try:
-                response, first = await self._open_stream(session, url, body, headers, proxy)
-                used_url = url
-                break
-            except KiroHTTPError as error:
-                # 429 on one endpoint may be a per-endpoint quota: try the other one.
-                if not error.is_throttled or index == len(urls) - 1:
-                    raise
-            except (KiroConnectionError, KiroTimeoutError) as error:
-                if isinstance(error, KiroTimeoutError) and error.phase != "connect":
-                    raise
-                if index == len(urls) - 1:
-                    raise
-        assert response is not None
-
+        response, first, used_url = await self._open_any(request, creds, endpoint)
+        # This frame lives as long as the stream: drop the request (a long history is hundreds
+        # of KB of objects) once it is sent, so an open stream holds only what it reads.
+        del request, creds
         completed = False
         try:
             async for batch in self._event_batches(response, first, used_url):
@@ -229,6 +198,40 @@ class KiroClient:
                 response.release()
             else:
                 response.close()
+
+    async def _open_any(
+        self, request: KiroRequest, creds: UpstreamCredentials, endpoint: str
+    ) -> tuple[aiohttp.ClientResponse, bytes, str]:
+        """POST to the first endpoint that answers: the response, its first bytes, its URL."""
+        payload = request.to_payload()
+        if "profileArn" not in payload and creds.profile_arn:
+            payload["profileArn"] = creds.profile_arn
+        body = orjson.dumps(payload)
+        if self._session is None:
+            await self.start()
+        session, proxy = self._session_for(creds.proxy_url)
+        urls = self.generate_urls(endpoint, creds)
+        for index, url in enumerate(urls):
+            headers = fingerprint.generate_headers(
+                access_token=creds.access_token,
+                machine_id=creds.machine_id,
+                auth_method=creds.auth_method,
+                kiro_version=self.kiro_version,
+                agent_mode=self.agent_mode,
+            )
+            try:
+                response, first = await self._open_stream(session, url, body, headers, proxy)
+                return response, first, url
+            except KiroHTTPError as error:
+                # 429 on one endpoint may be a per-endpoint quota: try the other one.
+                if not error.is_throttled or index == len(urls) - 1:
+                    raise
+            except (KiroConnectionError, KiroTimeoutError) as error:
+                if isinstance(error, KiroTimeoutError) and error.phase != "connect":
+                    raise
+                if index == len(urls) - 1:
+                    raise
+        raise AssertionError("generate_urls returned no URL")  # pragma: no cover
 
     async def _open_stream(
         self,
