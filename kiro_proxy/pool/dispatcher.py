@@ -139,9 +139,7 @@ class Dispatcher:
                 if outcomes == {Reaction.QUOTA_EXHAUSTED}
                 else "rate limited by Kiro"
             )
-            return RateLimitError(
-                f"every account is {what}; retry later{tail}", retry_after=wait
-            )
+            return RateLimitError(f"every account is {what}; retry later{tail}", retry_after=wait)
         if reactions and outcomes == {Reaction.AUTH_FAILURE}:
             return PermissionDeniedError(f"Kiro refused access for every account tried{tail}")
         if ran_out_of_accounts or not tried:
