@@ -35,7 +35,9 @@ class PromptTooLongError(InvalidRequestError):
 
     def __init__(self, detail: str = "") -> None:
         message = "prompt is too long: the conversation exceeds the model's context window"
-        super().__init__(message + (f" ({detail})" if detail else ""), code="context_length_exceeded")
+        super().__init__(
+            message + (f" ({detail})" if detail else ""), code="context_length_exceeded"
+        )
 
 
 class AuthenticationError(ProxyError):

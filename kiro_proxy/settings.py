@@ -124,7 +124,13 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     workers: int = Field(default=1, ge=1, le=64)
 
-    @field_validator("kiro_api_url", "kiro_codewhisperer_url", "kiro_auth_url", "kiro_oidc_url", "kiro_portal_url")
+    @field_validator(
+        "kiro_api_url",
+        "kiro_codewhisperer_url",
+        "kiro_auth_url",
+        "kiro_oidc_url",
+        "kiro_portal_url",
+    )
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
