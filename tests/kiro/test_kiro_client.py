@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import pytest
 
@@ -28,23 +26,8 @@ from kiro_proxy.kiro.events import (
 )
 from kiro_proxy.kiro.request import KiroRequest
 from kiro_proxy.simulator import script as s
-from kiro_proxy.simulator.app import RunningSimulator, start_simulator
+from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import client_for, credentials_for, simple_request
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    running = await start_simulator()
-    yield running
-    await running.close()
-
-
-@pytest.fixture
-async def client(sim: RunningSimulator) -> AsyncIterator[KiroClient]:
-    kiro = client_for(sim.url, first_byte_timeout=2, idle_timeout=2)
-    await kiro.start()
-    yield kiro
-    await kiro.close()
 
 
 async def collect(

@@ -9,15 +9,8 @@ import pytest
 from kiro_proxy.kiro.client import KiroClient, api_region
 from kiro_proxy.kiro.errors import KiroHTTPError, TokenRefreshError
 from kiro_proxy.kiro.events import TextEvent
-from kiro_proxy.simulator.app import RunningSimulator, start_simulator
+from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import client_for, credentials_for, simple_request
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    running = await start_simulator()
-    yield running
-    await running.close()
 
 
 @pytest.fixture

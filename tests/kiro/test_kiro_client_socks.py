@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import AsyncIterator
-
-import pytest
 
 from kiro_proxy.kiro.events import TextEvent
-from kiro_proxy.simulator.app import RunningSimulator, start_simulator
+from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import client_for, credentials_for, simple_request
 
 
@@ -44,13 +41,6 @@ class Socks5:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redirect_port)
         writer.write(b"\x05\x00\x00\x01" + bytes(4) + b"\x00\x00")
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    running = await start_simulator()
-    yield running
-    await running.close()
 
 
 async def test_socks5_proxy_per_account(sim: RunningSimulator) -> None:
