@@ -36,16 +36,16 @@ from kiro_proxy.simulator.state import LEGACY_MODEL_IDS, SIM_STATE_KEY, Recorded
 from kiro_proxy.simulator.validation import content_chars, validate_generate_body
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
-DEFAULT_TEXT = "Hello! This is the Kiro simulator."
+# The default reply, sent as two text chunks (so clients see streaming even unscripted).
+DEFAULT_TEXT_CHUNKS = ("Hello! ", "This is the Kiro simulator.")
+DEFAULT_TEXT = "".join(DEFAULT_TEXT_CHUNKS)
 THINKING_MARKER = b"<thinking_mode>enabled</thinking_mode>"
 IMPROPER = {"message": "Improperly formed request.", "reason": None}
 TOO_LONG = {"message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"}
 # Request ids only need to be unique; uuid4 per response is measurable at benchmark rates.
 _REQUEST_IDS = itertools.count(1)
 _ID_PREFIX = f"{os.getpid():08x}-5111-4000-8000-"
-_DEFAULT_TEXT_FRAMES = b"".join(
-    text_frame(part) for part in ("Hello! ", "This is the Kiro simulator.")
-)
+_DEFAULT_TEXT_FRAMES = b"".join(text_frame(part) for part in DEFAULT_TEXT_CHUNKS)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:

@@ -15,7 +15,6 @@ import orjson
 
 Api = Literal["anthropic", "openai"]
 MODEL = "claude-sonnet-4.5"
-DEFAULT_TEXT = "Hello! This is the Kiro simulator."
 
 
 def request_for(api: Api, *, stream: bool, text: str = "hi") -> tuple[str, dict[str, Any]]:
