@@ -1,5 +1,4 @@
 import anthropic
-import httpx2
 import orjson
 import pytest
 
@@ -15,6 +14,7 @@ from kiro_proxy.translate.output import (
     ToolCallStart,
     Usage,
 )
+from tests.translate.sdk_mock import sse_http_client
 
 USAGE = Usage(
     input_tokens=1500,
@@ -66,13 +66,10 @@ def parse_sse(data: bytes) -> list[tuple[str, dict]]:
 
 
 def sdk_client(body: bytes) -> anthropic.Anthropic:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
-
     return anthropic.Anthropic(
         api_key="test",
         base_url="http://127.0.0.1:9",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        http_client=sse_http_client(body),
         max_retries=0,
     )
 

@@ -1,4 +1,3 @@
-import httpx2
 import openai
 import orjson
 import pytest
@@ -14,6 +13,7 @@ from kiro_proxy.translate.output import (
     ToolCallStart,
     Usage,
 )
+from tests.translate.sdk_mock import sse_http_client
 
 USAGE = Usage(
     input_tokens=1500,
@@ -59,13 +59,10 @@ def chunks(body: bytes) -> list[dict]:
 
 
 def sdk_client(body: bytes) -> openai.OpenAI:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
-
     return openai.OpenAI(
         api_key="test",
         base_url="http://127.0.0.1:9/v1",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        http_client=sse_http_client(body),
         max_retries=0,
     )
 
