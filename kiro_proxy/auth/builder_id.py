@@ -23,6 +23,7 @@ from kiro_proxy.auth.oidc import (
     OidcApi,
     OidcError,
     TokenGrant,
+    grant_credentials,
 )
 from kiro_proxy.auth.onboarding import CredentialInput
 
@@ -47,16 +48,13 @@ class BuilderIdLogin:
         return self.device.verification_uri_complete or self.device.verification_uri
 
     def to_credentials(self, grant: TokenGrant, now: float) -> CredentialInput:
-        return CredentialInput(
-            refresh_token=grant.refresh_token or "",
-            access_token=grant.access_token,
-            expires_at=now + grant.expires_in,
-            auth_method="idc",
+        return grant_credentials(
+            grant,
+            self.registration,
             provider="BuilderId",
             region=self.region,
-            client_id=self.registration.client_id,
-            client_secret=self.registration.client_secret,
             start_url=self.start_url,
+            now=now,
         )
 
 

@@ -21,6 +21,7 @@ from kiro_proxy.auth.oidc import (
     OidcError,
     TokenGrant,
     build_authorize_url,
+    grant_credentials,
     make_pkce,
 )
 from kiro_proxy.auth.onboarding import CredentialInput
@@ -46,16 +47,13 @@ class IdcLogin:
     expires_at: float
 
     def to_credentials(self, grant: TokenGrant, now: float) -> CredentialInput:
-        return CredentialInput(
-            refresh_token=grant.refresh_token or "",
-            access_token=grant.access_token,
-            expires_at=now + grant.expires_in,
-            auth_method="idc",
+        return grant_credentials(
+            grant,
+            self.registration,
             provider="Enterprise",
             region=self.region,
-            client_id=self.registration.client_id,
-            client_secret=self.registration.client_secret,
             start_url=self.start_url,
+            now=now,
         )
 
 

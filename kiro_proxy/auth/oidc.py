@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 
 from kiro_proxy.auth.errors import LoginError
+from kiro_proxy.auth.onboarding import CredentialInput
 from kiro_proxy.kiro.fingerprint import oidc_headers
 
 # The scopes Kiro's IDE asks for (Kiro-Go asks for all five; AIC only the first three).
@@ -58,6 +59,30 @@ class TokenGrant:
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_in: float
+
+
+def grant_credentials(
+    grant: TokenGrant,
+    registration: ClientRegistration,
+    *,
+    provider: str,
+    region: str,
+    start_url: str,
+    now: float,
+) -> CredentialInput:
+    """The credential every OIDC login ends with (Builder ID, IAM Identity Center, SSO cookie):
+    the grant's tokens plus the client registration needed to refresh them."""
+    return CredentialInput(
+        refresh_token=grant.refresh_token or "",
+        access_token=grant.access_token,
+        expires_at=now + grant.expires_in,
+        auth_method="idc",
+        provider=provider,
+        region=region,
+        client_id=registration.client_id,
+        client_secret=registration.client_secret,
+        start_url=start_url,
+    )
 
 
 class OidcError(Exception):

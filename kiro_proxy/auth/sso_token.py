@@ -19,6 +19,7 @@ from kiro_proxy.auth.oidc import (
     OidcApi,
     OidcError,
     PortalApi,
+    grant_credentials,
 )
 from kiro_proxy.auth.onboarding import CredentialInput
 
@@ -133,14 +134,11 @@ async def login_with_cookie(
             "AWS returned no refresh token for this cookie: try again with a fresh cookie",
             code="no_refresh_token",
         )
-    return CredentialInput(
-        refresh_token=grant.refresh_token,
-        access_token=grant.access_token,
-        expires_at=clock() + grant.expires_in,
-        auth_method="idc",
+    return grant_credentials(
+        grant,
+        registration,
         provider="BuilderId",
         region=region,
-        client_id=registration.client_id,
-        client_secret=registration.client_secret,
         start_url=BUILDER_ID_START_URL,
+        now=clock(),
     )
