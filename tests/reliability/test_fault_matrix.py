@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from kiro_proxy.simulator import script as sim
+from kiro_proxy.simulator.generate import DEFAULT_TEXT
 from kiro_proxy.simulator.script import (
     CorruptNext,
     Drop,
@@ -23,7 +24,7 @@ from kiro_proxy.simulator.script import (
     Text,
 )
 from tests.e2e.stack import LiveStack
-from tests.reliability.reliability_harness import DEFAULT_TEXT, Api, Outcome, send
+from tests.reliability.reliability_harness import Api, Outcome, send
 
 Expect = Literal["ok", "bad_request", "prompt_too_long", "mid_stream_error", "unavailable"]
 # Worst case: three attempts, each cut by a 1 s first-byte/idle timeout, plus scheduling slack.
