@@ -66,12 +66,11 @@ def estimate_tokens(text: str) -> int:
 
 
 class _ToolCall:
-    __slots__ = ("arguments", "id", "index", "name", "pending", "started")
+    __slots__ = ("arguments", "id", "index", "pending", "started")
 
     def __init__(self, index: int, tool_use_id: str) -> None:
         self.index = index
         self.id = tool_use_id
-        self.name: str | None = None
         self.started = False
         self.pending: list[str] = []  # fragments that arrived before the name
         self.arguments = JsonObjectPrefix()
@@ -202,11 +201,7 @@ class ReplyAssembler:
                 if text:
                     self._produced.append(text)
                     out.append(TextDelta(text))
-                if self._budget_spent:
-                    self.done = True
-                    out += self._close_thinking()
-                    return out
-                if self._stops.matched is not None:
+                if self._budget_spent or self._stops.matched is not None:
                     self.done = True
                     out += self._close_thinking()
                     return out
@@ -291,7 +286,6 @@ class ReplyAssembler:
             self._tool_count += 1
             self._tool_ids.add(event.tool_use_id)
         if not tool.started and event.name:
-            tool.name = event.name
             tool.started = True
             name = self._tool_names.get(event.name, event.name)
             out.append(ToolCallStart(tool.index, tool.id, name))
