@@ -17,7 +17,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -30,6 +29,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from kiro_proxy.bench.processes import free_port
+from kiro_proxy.bench.stats import rss_bytes
 from kiro_proxy.simulator.app import RunningSimulator, start_simulator
 from kiro_proxy.simulator.script import (
     Benchmark,
@@ -41,6 +42,7 @@ from kiro_proxy.simulator.script import (
     Text,
     server_error,
 )
+from kiro_proxy.simulator.testing import kiro_go_account
 
 MODEL = "claude-sonnet-4.5"
 UPSTREAM_SETTINGS = ("KIRO_API_URL", "KIRO_CODEWHISPERER_URL", "KIRO_AUTH_URL", "KIRO_OIDC_URL")
@@ -112,20 +114,12 @@ class SoakReport:
         return "\n".join(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _rss(pid: int) -> int:
+    """The gateway's RSS, 0 once it has exited (the soak keeps sampling until its clients end)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+        return rss_bytes(pid)
     except OSError:
-        pass
-    return 0
+        return 0
 
 
 def _faults() -> list[Scripted]:
@@ -142,23 +136,13 @@ def _faults() -> list[Scripted]:
 
 
 async def _start_gateway(sim: RunningSimulator, accounts: int, workdir: Path) -> tuple[Any, str]:
-    entries = []
-    for index in range(accounts):
-        account = sim.state.add_account(f"soak{index}@example.com", usage_limit=float("inf"))
-        entries.append(
-            {
-                "id": account.email,
-                "email": account.email,
-                "refreshToken": account.refresh_token,
-                "accessToken": account.access_token,
-                "authMethod": "social",
-                "expiresAt": int(account.access_expires_at),
-                "enabled": True,
-            }
-        )
+    entries = [
+        kiro_go_account(sim.state.add_account(f"soak{index}@example.com", usage_limit=float("inf")))
+        for index in range(accounts)
+    ]
     config = workdir / "config.json"
     config.write_bytes(orjson.dumps({"accounts": entries}))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIRO_", "CONFIG_PATH"))}
     env |= {name: sim.url for name in UPSTREAM_SETTINGS}
     env |= {
