@@ -15,6 +15,7 @@ import orjson
 
 from kiro_proxy.api.sse import event_prefix, named_event
 from kiro_proxy.translate.output import (
+    THINKING_TAGS,
     Finish,
     OutputEvent,
     RedactedThinking,
@@ -40,8 +41,6 @@ _STOP_REASONS: dict[StopReason, str] = {
     "content_filter": "refusal",
 }
 
-_TAGS = {"thinking": ("<thinking>", "</thinking>\n\n"), "think": ("<think>", "</think>\n\n")}
-
 _TEXT, _THINKING, _TOOL, _OTHER = "text", "thinking", "tool_use", "other"
 
 
@@ -63,7 +62,7 @@ class _BlockPlanner:
         if thinking_format not in THINKING_FORMATS:
             raise ValueError(f"unknown Anthropic thinking format {thinking_format!r}")
         self._format = thinking_format
-        self._tags = _TAGS.get(thinking_format)
+        self._tags = THINKING_TAGS.get(thinking_format)
         self._open_kind: str | None = None
         self._open_index = -1
         self._next_index = 0

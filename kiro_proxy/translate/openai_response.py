@@ -14,6 +14,7 @@ import orjson
 
 from kiro_proxy.api.sse import DONE, data_event
 from kiro_proxy.translate.output import (
+    THINKING_TAGS,
     Finish,
     OutputEvent,
     StopReason,
@@ -36,8 +37,6 @@ FINISH_REASONS: dict[StopReason, str] = {
     "max_tokens": "length",
     "content_filter": "content_filter",
 }
-
-_TAGS = {"thinking": ("<thinking>", "</thinking>\n\n"), "think": ("<think>", "</think>\n\n")}
 
 # Error `type` values OpenAI clients know, for our Anthropic-style kinds.
 _ERROR_TYPES = {
@@ -66,7 +65,7 @@ class _DeltaPlanner:
     def __init__(self, thinking_format: str) -> None:
         if thinking_format not in THINKING_FORMATS:
             raise ValueError(f"unknown OpenAI thinking format {thinking_format!r}")
-        self._tags = _TAGS.get(thinking_format)
+        self._tags = THINKING_TAGS.get(thinking_format)
         self._in_thinking = False
         self._tool_names: dict[int, str] = {}
 

@@ -16,6 +16,13 @@ from typing import Any, Literal
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "content_filter"]
 
+# Opening and closing text of reasoning rendered inline, for the "thinking" and "think" thinking
+# formats of both renderers.
+THINKING_TAGS = {
+    "thinking": ("<thinking>", "</thinking>\n\n"),
+    "think": ("<think>", "</think>\n\n"),
+}
+
 
 @dataclass(slots=True, frozen=True)
 class TextDelta:
