@@ -141,7 +141,7 @@ class OpenAIStreamRenderer(_DeltaPlanner):
         # Every chunk shares this head; only the delta differs (hot path).
         self._head = b"data: " + head[:-1]
         self._choice = self._head + b',"choices":[{"index":0,"delta":'
-        self._open_chunk = self._choice  # delta JSON goes between these two
+        # delta JSON goes between _choice and _close_chunk
         self._close_chunk = b',"logprobs":null,"finish_reason":null}]}\n\n'
         self._started = False
         self._out: list[bytes] = []
@@ -166,7 +166,7 @@ class OpenAIStreamRenderer(_DeltaPlanner):
         return DONE
 
     def _delta(self, delta_json: bytes) -> None:
-        self._out.append(self._open_chunk + delta_json + self._close_chunk)
+        self._out.append(self._choice + delta_json + self._close_chunk)
 
     def _content(self, text: str) -> None:
         self._delta(b'{"content":' + orjson.dumps(text) + b"}")
