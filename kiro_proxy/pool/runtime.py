@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from kiro_proxy import __version__
-from kiro_proxy.pool.account import LIMITS_FIELDS, TOKEN_FIELDS, Account
+from kiro_proxy.pool.account import LIMITS_FIELDS, Account
 from kiro_proxy.pool.dispatcher import Dispatcher
 from kiro_proxy.pool.jobs import BackgroundJobs, JobIntervals
 from kiro_proxy.pool.limits import apply_usage_limits
@@ -71,7 +71,6 @@ class PoolRuntime:
             client,
             self.pool,
             global_proxy_url=settings.proxy_url,
-            on_tokens_saved=self._save_tokens,
             locks=self.shared,  # one refresh per account across worker processes
         )
         self.recorder = UsageRecorder(self.usage.insert_batch)
@@ -211,11 +210,6 @@ class PoolRuntime:
         return data
 
     # --- background work --------------------------------------------------------------------
-
-    async def _save_tokens(self, account: Account) -> None:
-        await self.accounts.save(
-            account, (*TOKEN_FIELDS, "machine_id", "enabled", "disabled_reason")
-        )
 
     async def flush_state(self) -> None:
         """Persist health changes, counter and totals increments (store/shared_state.py)."""

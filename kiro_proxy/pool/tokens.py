@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 REFRESH_MARGIN_SECONDS = 300.0
 DEFAULT_EXPIRES_IN = 3600.0
 
-TokensSaved = Callable[[Account], Awaitable[None]]
 StillNeeded = Callable[[Account], bool]
 
 
@@ -74,14 +73,12 @@ class TokenManager:
         pool: AccountPool,
         *,
         global_proxy_url: str | None = None,
-        on_tokens_saved: TokensSaved | None = None,
         margin_seconds: float = REFRESH_MARGIN_SECONDS,
         locks: TokenLocks | None = None,
     ) -> None:
         self._client = client
         self._pool = pool
         self._global_proxy_url = global_proxy_url
-        self._on_tokens_saved = on_tokens_saved
         self._margin = margin_seconds
         self._locks = locks
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -174,13 +171,8 @@ class TokenManager:
     ) -> None:
         if account.auth_method == "api_key":
             return  # a ksk_ key is the bearer token itself; nothing to refresh
-        if self._locks is None:
+        if self._locks is None:  # one process, and the caller stores the account
             await self._refresh_once(account)
-            if self._on_tokens_saved is not None:
-                try:
-                    await self._on_tokens_saved(account)
-                except Exception:
-                    log.exception("could not persist refreshed tokens for %s", account.label)
             return
         failure: RefreshFailed | None = None
         async with self._locks.lock_tokens(account.id) as lease:
