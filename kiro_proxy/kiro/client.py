@@ -257,21 +257,9 @@ class KiroClient:
                     )
                 first = await response.content.readany()
                 return response, first
-        except KiroHTTPError:
-            raise
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise KiroTimeoutError("connect", self.connect_timeout, endpoint=_host(url)) from exc
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             _close(response)
-            raise KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
-        except TimeoutError as exc:
-            _close(response)
-            raise KiroTimeoutError(
-                "first_byte", self.first_byte_timeout, endpoint=_host(url)
-            ) from exc
-        except OSError as exc:
-            _close(response)
-            raise KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
+            raise self._transport_error(exc, url) from exc
 
     async def _event_batches(
         self, response: aiohttp.ClientResponse, data: bytes, url: str
@@ -338,16 +326,17 @@ class KiroClient:
                         await response.read(),
                         response.headers.get("Retry-After"),
                     )
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise KiroTimeoutError("connect", self.connect_timeout, endpoint=_host(url)) from exc
-        except aiohttp.ClientError as exc:
-            raise KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
-        except TimeoutError as exc:
-            raise KiroTimeoutError(
-                "first_byte", self.first_byte_timeout, endpoint=_host(url)
-            ) from exc
-        except OSError as exc:
-            raise KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise self._transport_error(exc, url) from exc
+
+    def _transport_error(self, exc: BaseException, url: str) -> KiroError:
+        """A failure before the answer's first bytes, as the timeout or connection error it is.
+        Order matters: aiohttp's connect timeout is a ClientError and a TimeoutError at once."""
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return KiroTimeoutError("connect", self.connect_timeout, endpoint=_host(url))
+        if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError):
+            return KiroTimeoutError("first_byte", self.first_byte_timeout, endpoint=_host(url))
+        return KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}")
 
     async def refresh_social(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import orjson
 import pytest
 
@@ -334,3 +335,17 @@ async def test_consumer_can_stop_early(client: KiroClient, sim: RunningSimulator
         break
     await stream.aclose()  # type: ignore[attr-defined]
     assert await collect(client, sim)  # the pool still works afterwards
+
+
+def test_transport_errors_map_to_their_phase() -> None:
+    # aiohttp's connect timeout is both a ClientError and a TimeoutError; a socket read timeout
+    # is a ClientError too: only a bare TimeoutError (asyncio.timeout) is the first-byte limit.
+    kiro = client_for("http://127.0.0.1:9", first_byte_timeout=7)
+    url = "http://kiro.example/generateAssistantResponse"
+    connect = kiro._transport_error(aiohttp.ConnectionTimeoutError(), url)
+    assert isinstance(connect, KiroTimeoutError) and connect.phase == "connect"
+    first_byte = kiro._transport_error(TimeoutError(), url)
+    assert isinstance(first_byte, KiroTimeoutError) and first_byte.phase == "first_byte"
+    for exc in (aiohttp.SocketTimeoutError(), aiohttp.ClientOSError(), ConnectionResetError()):
+        mapped = kiro._transport_error(exc, url)
+        assert type(mapped) is KiroConnectionError and "kiro.example" in str(mapped)
