@@ -39,8 +39,10 @@ def throttle_cooldown(failures: int, retry_after: float | None = None) -> float:
     )
 
 
-def transient_cooldown(failures: int) -> float:
-    return backoff_seconds(failures, base=TRANSIENT_BASE_SECONDS, cap=TRANSIENT_MAX_SECONDS)
+def transient_cooldown(failures: int, retry_after: float | None = None) -> float:
+    return backoff_seconds(
+        failures, base=TRANSIENT_BASE_SECONDS, cap=TRANSIENT_MAX_SECONDS, retry_after=retry_after
+    )
 
 
 def first_of_next_month_utc(now: float) -> float:

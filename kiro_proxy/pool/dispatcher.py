@@ -246,10 +246,7 @@ class Dispatcher:
             self.pool.cool_down(account, throttle_cooldown(failures, verdict.retry_after))
         else:  # transient, auth failure, a token still refused after one refresh
             failures = self.pool.note_failure(account)
-            delay = transient_cooldown(failures)
-            if verdict.retry_after:
-                delay = max(delay, verdict.retry_after)
-            self.pool.cool_down(account, delay)
+            self.pool.cool_down(account, transient_cooldown(failures, verdict.retry_after))
         raise _NextAccount(verdict)
 
     def _park_until_reset(self, account: Account) -> None:

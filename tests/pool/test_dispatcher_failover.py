@@ -118,6 +118,16 @@ async def test_throttle_cools_down_with_backoff_honouring_retry_after(kit: Any) 
     assert kit.pool.get("a").cooldown_until >= kit.clock.now + 120
 
 
+async def test_transient_error_cooldown_honours_retry_after(kit: Any) -> None:
+    kit.add("a")
+    kit.add("b")
+    kit.client.outcomes["a"].append(KiroHTTPError(503, None, "Unavailable", retry_after=120))
+    reply = await kit.dispatcher.open_reply(REQUEST, context=ctx())
+    assert reply.account_id == "b"
+    # Far above the transient backoff (2 s, plus jitter) for a first failure.
+    assert kit.pool.get("a").cooldown_until >= kit.clock.now + 120
+
+
 async def test_throttle_backoff_grows(kit: Any) -> None:
     a = kit.add("a")
     delays = []
