@@ -58,23 +58,23 @@ def drop_thinking_blocks(messages: list[Message]) -> list[Message]:
 def replace_unfetched_image_urls(messages: list[Message]) -> list[Message]:
     """Kiro only takes inline bytes; a URL that was not fetched is named, never silently lost."""
 
-    def note(url: str) -> TextBlock:
-        return TextBlock(f"[image not available: {url}]")
+    def note(url: str) -> str:
+        return f"[image not available: {url}]"
 
     out: list[Message] = []
     for m in messages:
         blocks: list[Block] = []
         for b in m.blocks:
             if isinstance(b, ImageUrlBlock):
-                blocks.append(note(b.url))
+                blocks.append(TextBlock(note(b.url)))
             elif isinstance(b, ToolResultBlock) and any(
                 isinstance(i, ImageUrlBlock) for i in b.images
             ):
                 kept = [i for i in b.images if isinstance(i, ImageBlock)]
                 lost = [i.url for i in b.images if isinstance(i, ImageUrlBlock)]
-                extra = "\n".join(f"[image not available: {url}]" for url in lost)
+                extra = "\n".join(note(url) for url in lost)
                 content = f"{b.content}\n{extra}" if b.content else extra
-                blocks.append(ToolResultBlock(b.tool_use_id, content, b.is_error, list(kept)))
+                blocks.append(ToolResultBlock(b.tool_use_id, content, b.is_error, kept))
             else:
                 blocks.append(b)
         out.append(Message(m.role, blocks))
