@@ -76,8 +76,11 @@ async def test_aclose_mid_stream_releases_the_connection(
     sim.state.enqueue(s.Benchmark(chunks=50000, size=32), account=account)
     stream = client.generate(simple_request(), credentials_for(account))
     assert isinstance(await anext(stream), TextEvent)
+    connector = client._session.connector  # type: ignore[union-attr]
+    assert len(connector._acquired) == 1  # type: ignore[union-attr]  # the open reply's
     await stream.aclose()
     assert stream.take_ready() == []
+    assert not connector._acquired  # type: ignore[union-attr]  # the unlimited pool hides a leak
     sim.state.enqueue(s.Reply([s.Text("after")]), account=account)
     events = [e async for e in client.generate(simple_request(), credentials_for(account))]
     assert [e.text for e in events if isinstance(e, TextEvent)] == ["after"]
