@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -30,14 +29,9 @@ FALLBACK_MODEL_IDS = (
 class ModelCatalog:
     def __init__(self) -> None:
         self._ids: list[str] = list(FALLBACK_MODEL_IDS)
-        self._details: list[dict[str, Any]] = []
-        self.fetched_at: float | None = None
 
     def ids(self) -> list[str]:
         return list(self._ids)
-
-    def details(self) -> list[dict[str, Any]]:
-        return [dict(m) for m in self._details]
 
     def update(self, models: list[dict[str, Any]]) -> None:
         ids = [
@@ -49,5 +43,3 @@ class ModelCatalog:
             log.warning("ListAvailableModels returned no model ids; keeping the previous list")
             return
         self._ids = ids
-        self._details = [m for m in models if isinstance(m, dict)]
-        self.fetched_at = time.time()

@@ -190,13 +190,6 @@ class PoolRuntime:
         await self.sync.accounts_changed()
         return deleted
 
-    async def reload_accounts(self) -> None:
-        """After accounts were written outside this runtime (an import): reload them here and
-        in every other worker."""
-        await self.flush_state()
-        await self.sync.accounts_changed()
-        self.pool.load(await self.accounts.list_all())
-
     def set_strategy(self, name: str) -> None:
         self.pool.set_strategy(name)
 

@@ -60,7 +60,6 @@ _SHARED_COLUMNS = (
     *(getattr(AccountRow, name) for name in SHARED_HEALTH_FIELDS),
     *(getattr(AccountRow, name) for name in COUNTER_FIELDS),
     AccountRow.last_used_at,
-    AccountRow.expires_at,
     AccountRow.last_refresh_at,
 )
 
@@ -71,7 +70,6 @@ class SharedAccountState:
 
     id: str
     values: dict[str, Any]  # SHARED_HEALTH_FIELDS + COUNTER_FIELDS + last_used_at
-    expires_at: float | None
     last_refresh_at: float | None
 
 
@@ -140,7 +138,6 @@ class SharedStateRepository:
             SharedAccountState(
                 id=row.id,
                 values={name: getattr(row, name) for name in names},
-                expires_at=row.expires_at,
                 last_refresh_at=row.last_refresh_at,
             )
             for row in rows
