@@ -156,10 +156,9 @@ class AccountPool:
         else:
             parts = [f"{n} {words[r]}" for r, n in sorted(reasons.items())]
             head = f"no usable account among {total} ({', '.join(parts)})"
-        waiting = [a.available_at() for a in self._accounts.values() if a.enabled]
-        waiting = [t for t in waiting if t > now]
-        if waiting:
-            head += f"; next available in {math.ceil(min(waiting) - now)} s"
+        wait = self.seconds_until_available()
+        if wait is not None:
+            head += f"; next available in {math.ceil(wait)} s"
         return head
 
     # --- health changes ---------------------------------------------------------------------
