@@ -23,7 +23,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kiro_proxy.pool.account import Account
+from kiro_proxy.pool.account import TOKEN_FIELDS, Account
 from kiro_proxy.pool.pool import SHARED_HEALTH, CounterDelta
 from kiro_proxy.store.accounts import AccountRepository
 from kiro_proxy.store.database import Database
@@ -41,16 +41,7 @@ COUNTER_FIELDS = (
 )
 # Written together when a refresh ends (or is adopted): the rotated refresh token must never be
 # lost, and a permanent refusal disables the account for every worker.
-LOCKED_TOKEN_FIELDS = (
-    "access_token",
-    "refresh_token",
-    "expires_at",
-    "profile_arn",
-    "last_refresh_at",
-    "machine_id",
-    "enabled",
-    "disabled_reason",
-)
+LOCKED_TOKEN_FIELDS = (*TOKEN_FIELDS, "machine_id", "enabled", "disabled_reason")
 # SQLite's BEGIN IMMEDIATE waits busy_timeout (5 s) per try; a refresh in another worker may
 # hold the lock a little longer than that on a slow network, so keep trying for this long.
 _LOCK_WAIT_SECONDS = 60.0
