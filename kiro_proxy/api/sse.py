@@ -24,11 +24,6 @@ def named_event(name: str, data: Any) -> bytes:
     return event_prefix(name) + orjson.dumps(data) + _END
 
 
-def framed(prefix: bytes, payload: bytes) -> bytes:
-    """Finish a frame from a pre-built prefix and an already serialised JSON payload."""
-    return prefix + payload + _END
-
-
 def data_event(data: Any) -> bytes:
     """One `data:`-only frame (OpenAI style)."""
     return b"data: " + orjson.dumps(data) + _END

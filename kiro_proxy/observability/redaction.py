@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
 
 MASK = "[REDACTED]"
 # Shorter values are too likely to collide with ordinary words ("on", "true", a port number).
@@ -61,9 +60,6 @@ class SecretRegistry:
             # Longest first so that a secret containing another is masked whole.
             ordered = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-
-    def add_all(self, values: Iterable[str | None]) -> None:
-        self.add(*values)
 
     def clear(self) -> None:
         with self._lock:
