@@ -15,6 +15,7 @@ from kiro_proxy.api.auth import authenticate
 from kiro_proxy.api.body import read_body
 from kiro_proxy.api.images import resolve_remote_images
 from kiro_proxy.api.services import Services
+from kiro_proxy.api.sse import comment
 from kiro_proxy.api.streaming import SSEResponse
 from kiro_proxy.translate.openai_request import openai_to_conversation, parse_openai_request
 from kiro_proxy.translate.openai_response import OpenAICompletionBuilder, OpenAIStreamRenderer
@@ -22,7 +23,7 @@ from kiro_proxy.translate.openai_response import OpenAICompletionBuilder, OpenAI
 router = APIRouter()
 
 # An SSE comment: ignored by every OpenAI SSE parser, keeps idle proxies from closing the stream.
-KEEPALIVE = b": keep-alive\n\n"
+KEEPALIVE = comment("keep-alive")
 KEEPALIVE_INTERVAL = 25.0
 
 
