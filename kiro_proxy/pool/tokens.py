@@ -202,9 +202,8 @@ class TokenManager:
             raise failure
 
     async def _refresh_once(self, account: Account) -> None:
-        """Spend the refresh token; updates `account` in memory (the caller stores it)."""
-        if account.auth_method == "api_key":
-            return
+        """Spend the refresh token; updates `account` in memory (the caller stores it). Never
+        called for api_key accounts (_refresh_coordinated returns first)."""
         if not account.refresh_token:
             self._pool.disable(account, "no refresh token: re-import the account")
             raise RefreshFailed(
