@@ -62,6 +62,7 @@ def test_least_used_prefers_idle_and_fewest_requests(kit_factory: Any) -> None:
         chosen.request_count += 1
         counts[chosen.id] += 1
     assert (a.request_count, b.request_count, c.request_count) == (16, 16, 16)
+    assert counts == {"a": 6, "b": 13, "c": 11}
 
 
 def test_weighted_follows_weights(kit_factory: Any) -> None:
