@@ -33,8 +33,10 @@ async def test_rotated_refresh_token_is_stored(kit: Any) -> None:
 
 async def test_stale_token_refresh_is_skipped_when_someone_else_refreshed(kit: Any) -> None:
     account = kit.add("a")
+    before = account.access_token
     await kit.tokens.refresh(account, stale_access_token="an-older-token")
     assert kit.client.refresh_calls == []
+    assert account.access_token == before
 
 
 async def test_invalid_grant_disables(kit: Any) -> None:
@@ -56,7 +58,9 @@ async def test_api_key_accounts_never_refresh(kit: Any) -> None:
         "a", auth_method="api_key", refresh_token=None, access_token="ksk_x", expires_at=None
     )
     await kit.tokens.ensure_fresh(account)
+    await kit.tokens.refresh(account)  # even asked explicitly (the admin's refresh button)
     assert kit.client.refresh_calls == []
+    assert account.access_token == "ksk_x" and account.enabled
 
 
 async def test_background_pass_refreshes_only_expiring(kit: Any) -> None:
