@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 from kiro_proxy.store.database import open_database
+from kiro_proxy.store.settings_kv import SettingsRepository
 
 
 async def test_sqlite_files_are_owner_only(tmp_path: Path) -> None:
@@ -24,9 +25,14 @@ async def test_sqlite_files_are_owner_only(tmp_path: Path) -> None:
 async def test_existing_database_file_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "kiro-proxy.db"
     first = await open_database(f"sqlite+aiosqlite:///{path}")
+    await SettingsRepository(first).set("marker", {"kept": True})
     await first.close()
     size = path.stat().st_size
     assert size > 0  # migrated schema
     second = await open_database(f"sqlite+aiosqlite:///{path}")
-    await second.close()
+    try:
+        # Opened again (migrations run again): the data written before is still there.
+        assert await SettingsRepository(second).get("marker") == {"kept": True}
+    finally:
+        await second.close()
     assert path.stat().st_size >= size
