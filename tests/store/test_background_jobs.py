@@ -51,6 +51,7 @@ async def test_jobs_refresh_tokens_poll_limits_models_and_flush(
         try:
             sim.state.models = [m for m in sim.state.models if m["modelId"] != "glm-5"]
             sim_account = sim.state.add_account("jobs@example.com")
+            first_token = sim_account.access_token
             account = await runtime.add_account(
                 Account(
                     id="",
@@ -74,6 +75,7 @@ async def test_jobs_refresh_tokens_poll_limits_models_and_flush(
             assert (stored.request_count, stored.error_count, stored.output_tokens) == (1, 1, 4)
             assert stored.cooldown_until == account.cooldown_until > time.time()
             assert stored.access_token == account.access_token != sim_account.refresh_token
+            assert stored.access_token != first_token  # the refreshed token is the stored one
             assert stored.expires_at is not None and stored.expires_at > time.time() + 3000
         finally:
             await runtime.close()
