@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import LiveStack
+from tests.e2e.stack import LiveStack, clean_between_tests
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +17,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         live.stop()
 
 
-@pytest.fixture(autouse=True)
-def _clean_scripts(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "stack" in request.fixturenames:
-        live: LiveStack = request.getfixturevalue("stack")
-        live.call(live.state.clear_scripts)
-        live.reset_health()
+_clean_scripts = clean_between_tests("stack")
 
 
 def assert_all_valid(stack: LiveStack) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+import pytest
 import uvicorn
 
 from kiro_proxy.app import create_app
@@ -167,8 +168,27 @@ class LiveStack:
 
         self.run(reset())
 
+    def reset(self) -> None:
+        """Drop queued scripts and clear account health: what every test leaves behind."""
+        self.call(self.state.clear_scripts)
+        self.reset_health()
+
     def recorded(self) -> list[Any]:
         return self.call(lambda: list(self.state.requests))
 
     def generate_requests(self) -> list[Any]:
         return [r for r in self.recorded() if r.path.endswith("generateAssistantResponse")]
+
+
+def clean_between_tests(stack_fixture: str) -> Any:
+    """An autouse fixture for a conftest: after each test that used `stack_fixture` (a module-scoped
+    LiveStack), reset it so one test's scripts and injected faults do not leak into the next."""
+
+    @pytest.fixture(autouse=True)
+    def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
+        yield
+        if stack_fixture in request.fixturenames:
+            live: LiveStack = request.getfixturevalue(stack_fixture)
+            live.reset()
+
+    return _clean

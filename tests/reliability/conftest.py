@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import LiveStack
+from tests.e2e.stack import LiveStack, clean_between_tests
 
 FIRST_BYTE_TIMEOUT = 1.0
 IDLE_TIMEOUT = 1.0
@@ -31,10 +31,4 @@ def rstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         live.stop()
 
 
-@pytest.fixture(autouse=True)
-def _clean_between_tests(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "rstack" in request.fixturenames:
-        live: LiveStack = request.getfixturevalue("rstack")
-        live.call(live.state.clear_scripts)
-        live.reset_health()
+_clean_between_tests = clean_between_tests("rstack")

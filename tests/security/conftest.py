@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import LiveStack
+from tests.e2e.stack import LiveStack, clean_between_tests
 
 ADMIN_PASSWORD = "Sec-Admin-Pw-4471x"
 MAX_BODY_BYTES = 1024 * 1024
@@ -32,10 +32,4 @@ def sstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         live.stop()
 
 
-@pytest.fixture(autouse=True)
-def _clean_between_tests(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "sstack" in request.fixturenames:
-        live: LiveStack = request.getfixturevalue("sstack")
-        live.call(live.state.clear_scripts)
-        live.reset_health()
+_clean_between_tests = clean_between_tests("sstack")
