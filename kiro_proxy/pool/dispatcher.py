@@ -105,20 +105,18 @@ class Dispatcher:
                         step.verdict.kind,
                     )
         except asyncio.CancelledError:
-            self._record_failed(
-                context, last_account, started, len(tried), "cancelled", "cancelled"
-            )
+            self._record(context, last_account, started, len(tried), "cancelled", "cancelled")
             raise
         except ProxyError as exc:
-            self._record_failed(context, last_account, started, len(tried), "error", exc.kind)
+            self._record(context, last_account, started, len(tried), "error", exc.kind)
             raise
         except Exception as exc:  # a bug or an unforeseen failure: still counted, then surfaced
             kind = type(exc).__name__
-            self._record_failed(context, last_account, started, len(tried), "error", kind)
+            self._record(context, last_account, started, len(tried), "error", kind)
             raise
 
         error = self._final_error(tried, failures, reactions, ran_out_of_accounts)
-        self._record_failed(context, last_account, started, len(tried), "error", error.kind)
+        self._record(context, last_account, started, len(tried), "error", error.kind)
         raise error
 
     def _final_error(
@@ -287,36 +285,35 @@ class Dispatcher:
             failures = self.pool.note_failure(account)
             if error_kind and "throttl" in error_kind.lower():
                 self.pool.cool_down(account, throttle_cooldown(failures))
-        now = time.monotonic()
-        self.recorder.record(
-            UsageRow(
-                created_at=self.pool.clock(),
-                request_id=context.request_id,
-                account_id=account.id,
-                api_key_id=context.api_key_id,
-                route=context.route,
-                model=context.model,
-                stream=context.stream,
-                status=status,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                credits=credits,
-                latency_ms=int((now - started) * 1000),
-                first_token_ms=int((first_event_at - started) * 1000),
-                error_kind=error_kind,
-                attempts=attempts,
-            )
+        self._record(
+            context,
+            account,
+            started,
+            attempts,
+            status,
+            error_kind,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            credits=credits,
+            first_token_ms=int((first_event_at - started) * 1000),
         )
 
-    def _record_failed(
+    def _record(
         self,
         context: RequestContext,
         account: Account | None,
         started: float,
         attempts: int,
         status: str,
-        error_kind: str,
+        error_kind: str | None,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        credits: float = 0.0,
+        first_token_ms: int | None = None,
     ) -> None:
+        """Queue the request's usage row (the defaults: no reply reached the client)."""
+        latency_ms = int((time.monotonic() - started) * 1000)
         self.recorder.record(
             UsageRow(
                 created_at=self.pool.clock(),
@@ -327,11 +324,11 @@ class Dispatcher:
                 model=context.model,
                 stream=context.stream,
                 status=status,
-                input_tokens=0,
-                output_tokens=0,
-                credits=0.0,
-                latency_ms=int((time.monotonic() - started) * 1000),
-                first_token_ms=None,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                credits=credits,
+                latency_ms=latency_ms,
+                first_token_ms=first_token_ms,
                 error_kind=error_kind,
                 attempts=attempts,
             )
