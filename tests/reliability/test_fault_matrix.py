@@ -129,8 +129,7 @@ def _check(fault: Fault, api: Api, stream: bool, outcome: Outcome) -> None:
 async def test_fault_gives_an_answer_or_a_clean_error(rstack: LiveStack, fault: Fault) -> None:
     async with httpx.AsyncClient(base_url=rstack.url, timeout=30) as http:
         for api, stream in MODES:
-            rstack.call(rstack.state.clear_scripts)
-            rstack.reset_health()
+            rstack.reset()
             rstack.enqueue(*fault.scripts())
             outcome = await send(http, api, stream=stream)  # type: ignore[arg-type]
             _check(fault, api, stream, outcome)  # type: ignore[arg-type]
