@@ -102,7 +102,7 @@ class Supervisor:
             try:
                 code = _run_worker(self.settings, self.sock)
             except BaseException:
-                logging.getLogger("kiro_proxy.workers").exception("worker crashed")
+                log.exception("worker crashed")
             finally:
                 logging.shutdown()
                 os._exit(code)
