@@ -128,8 +128,17 @@ async def test_usage_batches_and_api_key_counters(database_url: str) -> None:
         await usage.insert_batch(rows)
         assert await usage.count() == 10
         assert (await usage.summary_since(1005.0))["requests"] == 5
+        assert await usage.summary_since(1005.0) == {
+            "requests": 5,
+            "inputTokens": 50,
+            "outputTokens": 25,
+            "credits": pytest.approx(2.5),
+        }
         listed = {k["id"]: k for k in await keys.list_all()}
         assert listed[key_id]["request_count"] == 5 and listed[key_id]["input_tokens"] == 50
+        # Every counter of the key, from its rows only (the odd ones), and the latest use.
+        assert (listed[key_id]["output_tokens"], listed[key_id]["last_used_at"]) == (25, 1009.0)
+        assert listed[key_id]["total_credits"] == pytest.approx(2.5)
         assert "key_hash" not in listed[key_id]
         assert await keys.revoke(key_id) and await keys.find_active(key) is None
     finally:
