@@ -194,7 +194,7 @@ async def stream_events(
                 yield chunk
             if assembler.done:
                 break
-        yield head + b"".join(renderer.render(out) for out in assembler.finish())
+        yield head + b"".join(render(out) for out in assembler.finish())
         if trailer is not None:
             yield trailer()
         status, error_kind = "success", None

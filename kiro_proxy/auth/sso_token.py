@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from kiro_proxy.auth.builder_id import SLOW_DOWN_STEP_SECONDS
 from kiro_proxy.auth.errors import CredentialFormatError, LoginError
 from kiro_proxy.auth.oidc import (
     BUILDER_ID_START_URL,
@@ -115,7 +116,7 @@ async def login_with_cookie(
             break
         except OidcError as exc:
             if exc.error == "slow_down":
-                interval += 5.0
+                interval += SLOW_DOWN_STEP_SECONDS
             elif exc.error != "authorization_pending":
                 raise LoginError(
                     f"AWS did not issue a token for the approved device ({exc.error or exc.status}): "
