@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 
 from kiro_proxy.pool.usage import UsageRow
 from kiro_proxy.store.database import Database
@@ -39,7 +39,12 @@ class UsageRepository:
                         input_tokens=ApiKeyRow.input_tokens + int(inp),
                         output_tokens=ApiKeyRow.output_tokens + int(out),
                         total_credits=ApiKeyRow.total_credits + credits,
-                        last_used_at=last,
+                        # The latest use wins, whichever worker's batch lands last.
+                        last_used_at=case(
+                            (ApiKeyRow.last_used_at.is_(None), last),
+                            (ApiKeyRow.last_used_at < last, last),
+                            else_=ApiKeyRow.last_used_at,
+                        ),
                     )
                 )
 

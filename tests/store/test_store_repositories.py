@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -140,6 +141,13 @@ async def test_usage_batches_and_api_key_counters(database_url: str) -> None:
         assert (listed[key_id]["output_tokens"], listed[key_id]["last_used_at"]) == (25, 1009.0)
         assert listed[key_id]["total_credits"] == pytest.approx(2.5)
         assert "key_hash" not in listed[key_id]
+        # A batch from another worker that lands later but holds older rows never moves the
+        # key's last use backwards.
+        older = dataclasses.replace(rows[1], request_id="late", created_at=900.0)
+        await usage.insert_batch([older])
+        listed = {k["id"]: k for k in await keys.list_all()}
+        assert listed[key_id]["last_used_at"] == 1009.0
+        assert listed[key_id]["request_count"] == 6
         assert await keys.revoke(key_id) and await keys.find_active(key) is None
     finally:
         await db.close()
