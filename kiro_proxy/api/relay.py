@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,8 +20,9 @@ from kiro_proxy.pool.dispatcher import RequestContext, UpstreamReply
 from kiro_proxy.translate.assembler import ReplyAssembler, UpstreamStreamFailure
 from kiro_proxy.translate.claude_tokenizer import claude_encoding
 from kiro_proxy.translate.conversation import Conversation
+from kiro_proxy.translate.ids import random_uuid4
 from kiro_proxy.translate.kiro_request import build_kiro_request, conversation_id_for
-from kiro_proxy.translate.models import ResolvedModel, resolve_model
+from kiro_proxy.translate.models import ModelResolver, ResolvedModel
 from kiro_proxy.translate.output import Finish, OutputEvent
 from kiro_proxy.translate.tokens import count_text_tokens, count_tokens
 
@@ -32,6 +32,10 @@ async def warm_up() -> None:
     (~200 ms to read its vocabulary and build the BPE ranks) is needed by every request's input
     estimate. Built in a thread so the loop keeps serving start-up work meanwhile."""
     await asyncio.to_thread(claude_encoding)
+
+
+# Model names resolve to the same few results request after request (see ModelResolver).
+_models = ModelResolver()
 
 
 class Renderer(Protocol):
@@ -62,7 +66,7 @@ def prepare(
     request_id: str,
 ) -> PreparedRequest:
     settings = services.settings
-    model = resolve_model(
+    model = _models.resolve(
         model_name,
         thinking_suffix=settings.thinking_suffix,
         aliases=settings.model_aliases,
@@ -75,7 +79,7 @@ def prepare(
         conv,
         model_id=model.kiro_model_id,
         thinking=thinking,
-        conversation_id=conversation_id_for(conv.session_hint, str(uuid.uuid4())),
+        conversation_id=conversation_id_for(conv.session_hint, random_uuid4()),
     )
     context = RequestContext(
         route=route,

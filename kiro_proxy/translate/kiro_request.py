@@ -12,6 +12,7 @@ Layout choices:
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from kiro_proxy.kiro.request import (
@@ -62,8 +63,14 @@ _SESSION_NAMESPACE = uuid.UUID("6f1c7d2e-4b8a-5c3d-9e0f-1a2b3c4d5e6f")
 def conversation_id_for(session_hint: str | None, fallback: str) -> str:
     """A stable uuid5 for a client session, else the caller's random uuid."""
     if session_hint:
-        return str(uuid.uuid5(_SESSION_NAMESPACE, session_hint))
+        return _session_conversation_id(session_hint)
     return fallback
+
+
+@functools.lru_cache(maxsize=1024)
+def _session_conversation_id(session_hint: str) -> str:
+    # A session sends many requests in a row; its uuid5 (a SHA-1) is computed once.
+    return str(uuid.uuid5(_SESSION_NAMESPACE, session_hint))
 
 
 def build_kiro_request(

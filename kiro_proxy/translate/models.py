@@ -207,3 +207,47 @@ def list_model_ids(
         if thinking_suffix and not split_thinking_suffix(model, thinking_suffix)[1]:
             ids[model + thinking_suffix] = None
     return list(ids)
+
+
+# Distinct names kept by `ModelResolver`: far more than any deployment uses, few enough that a
+# client sending random names cannot grow the cache without bound (it is cleared when full).
+RESOLVER_CACHE_SIZE = 1024
+
+
+class ModelResolver:
+    """`resolve_model` with its results remembered, for the request path.
+
+    Resolution is pure, but its regexes, catalogue scans and alias lower-casing cost ~15 µs a
+    request, for the same few names every time. Results are keyed by the name, the thinking
+    suffix and the aliases, and dropped whenever the catalogue (`known_models`) differs from the
+    one they were made with, so an admin's settings change or a model-list refresh is seen by the
+    very next request. Unknown names under the "reject" policy raise each time (never cached).
+    """
+
+    def __init__(self, max_entries: int = RESOLVER_CACHE_SIZE) -> None:
+        self._max_entries = max_entries
+        self._known: tuple[str, ...] = ()
+        self._cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], ResolvedModel] = {}
+
+    def resolve(
+        self,
+        name: str,
+        *,
+        thinking_suffix: str = "-thinking",
+        aliases: Mapping[str, str] = _EMPTY,
+        known_models: Collection[str] = (),
+    ) -> ResolvedModel:
+        known = tuple(known_models)
+        if known != self._known:
+            self._cache.clear()
+            self._known = known
+        key = (name, thinking_suffix, tuple(aliases.items()) if aliases else ())
+        resolved = self._cache.get(key)
+        if resolved is None:
+            resolved = resolve_model(
+                name, thinking_suffix=thinking_suffix, aliases=aliases, known_models=known
+            )
+            if len(self._cache) >= self._max_entries:
+                self._cache.clear()
+            self._cache[key] = resolved
+        return resolved

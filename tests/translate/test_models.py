@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from kiro_proxy.errors import NotFoundError
 from kiro_proxy.translate.models import (
     DEFAULT_MODEL,
+    ModelResolver,
     ResolvedModel,
     context_window_for,
     list_model_ids,
@@ -217,3 +218,51 @@ def test_resolution_is_deterministic_and_idempotent(name: str, use_catalogue: bo
     assert again.kiro_model_id == first.kiro_model_id
     if use_catalogue:
         assert first.kiro_model_id in CATALOGUE
+
+
+# --- ModelResolver: the request path's cache ------------------------------------------------
+
+
+def test_resolver_gives_what_resolve_model_gives() -> None:
+    resolver = ModelResolver()
+    aliases = {"fast": "claude-haiku-4.5", "Deep": "claude-opus-4.5-thinking"}
+    for name in ["claude-sonnet-4-20250514", "fast", "deep-thinking", "gpt-4o", "o3", "glm-5"]:
+        for _ in range(2):  # first computed, then remembered
+            got = resolver.resolve(name, aliases=aliases, known_models=CATALOGUE)
+            assert got == resolve_model(name, aliases=aliases, known_models=CATALOGUE)
+
+
+def test_resolver_sees_a_catalogue_refresh() -> None:
+    resolver = ModelResolver()
+    before = resolver.resolve("claude-opus-4-1", known_models=["claude-opus-4.5"])
+    assert before.kiro_model_id == "claude-opus-4.5"
+    after = resolver.resolve("claude-opus-4-1", known_models=["claude-opus-4.5", "claude-opus-4.1"])
+    assert after.kiro_model_id == "claude-opus-4.1"
+    # A catalogue that drops a model: a name it listed is normalised again.
+    assert resolver.resolve("glm-5", known_models=["glm-5"]).kiro_model_id == "glm-5"
+    assert resolver.resolve("glm-5", known_models=["claude-sonnet-4.5"]).kiro_model_id == (
+        DEFAULT_MODEL
+    )
+
+
+def test_resolver_sees_changed_aliases_and_suffix_even_when_changed_in_place() -> None:
+    resolver = ModelResolver()
+    aliases: dict[str, str] = {"fast": "claude-haiku-4.5"}
+    assert resolver.resolve("fast", aliases=aliases).kiro_model_id == "claude-haiku-4.5"
+    aliases["fast"] = "claude-sonnet-4"  # settings are updated in place by the admin panel
+    assert resolver.resolve("fast", aliases=aliases).kiro_model_id == "claude-sonnet-4"
+    del aliases["fast"]
+    assert resolver.resolve("fast", aliases=aliases).kiro_model_id == DEFAULT_MODEL
+
+    assert resolver.resolve("claude-sonnet-4-think").thinking is False
+    think = resolver.resolve("claude-sonnet-4-think", thinking_suffix="-think")
+    assert think.thinking is True
+    assert think.kiro_model_id == "claude-sonnet-4"
+
+
+def test_resolver_cache_is_bounded() -> None:
+    resolver = ModelResolver(max_entries=8)
+    for index in range(50):
+        assert resolver.resolve(f"client-model-{index}").requested == f"client-model-{index}"
+        assert len(resolver._cache) <= 8
+    assert resolver.resolve("claude-haiku-4-5").kiro_model_id == "claude-haiku-4.5"

@@ -217,3 +217,21 @@ def test_a_100_kb_request_counts_in_a_few_milliseconds() -> None:
     # Generous bounds for a shared CI machine; typical: ~10 ms cold, <1 ms warm.
     assert cold < 0.25
     assert warm < 0.02
+
+
+def test_short_texts_are_cached_apart_from_long_ones() -> None:
+    counter = TokenCounter(max_entries=8)
+    long_texts = [f"long text number {i} " * 10 for i in range(4)]
+    long_counts = [counter.text(t) for t in long_texts]
+    short_texts = [f"short {i}" for i in range(100)]
+    short_counts = [counter.text(t) for t in short_texts]
+    # A stream of distinct short texts stays within its own bound and evicts no long text.
+    assert len(counter._short) <= 2
+    assert len(counter._cache) == 4
+    assert [counter.text(t) for t in long_texts] == long_counts == [count(t) for t in long_texts]
+    assert [counter.text(t) for t in short_texts] == short_counts
+    assert short_counts == [count(t) for t in short_texts]
+    assert counter.text("") == 0
+    # A repeated short text is answered from the table.
+    counter.text("Say hello in five words.")
+    assert (hash("Say hello in five words."), 24) in counter._short
