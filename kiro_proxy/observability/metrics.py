@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -53,6 +54,19 @@ class _AccountStateCollector(Collector):
         for state, count in counts.items():
             family.add_metric([state], count)
         yield family
+
+
+@dataclass(slots=True)
+class _UsageChildren:
+    """The labelled series one (model, status) pair of usage rows feeds, each looked up the first
+    time it is needed (a series appears in /metrics only once something was counted on it)."""
+
+    model: str  # the label (capped, see model_label)
+    requests: Any
+    ttft: Any = None
+    input_tokens: Any = None
+    output_tokens: Any = None
+    credits: Any = None
 
 
 class Metrics:
@@ -122,6 +136,8 @@ class Metrics:
         r.register(_AccountStateCollector(lambda: self._account_states))
         self._models: set[str] = set()
         self._request_children: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+        self._usage_children: dict[tuple[str, str], _UsageChildren] = {}
+        self._error_children: dict[str, Any] = {}
 
     def watch_accounts(self, states: AccountStates | None) -> None:
         """Give the scrape a way to read account states (the pool, once the runtime exists)."""
@@ -152,20 +168,43 @@ class Metrics:
         children[1].observe(seconds)
 
     def observe_usage(self, row: UsageRow) -> None:
-        model = self.model_label(row.model)
-        self.upstream_requests.labels(model, row.status).inc()
+        key = (row.model, row.status)
+        children = self._usage_children.get(key)
+        if children is None:
+            # Like observe_request: `labels()` (hashing, a lock) on up to five metrics per
+            # request cost more than the rest of the bookkeeping; the (model, status) pairs are
+            # few, so their series are kept.
+            model = self.model_label(row.model)
+            children = _UsageChildren(model, self.upstream_requests.labels(model, row.status))
+            if len(self._usage_children) < MAX_CACHED_LABEL_SETS:
+                self._usage_children[key] = children
+        children.requests.inc()
         if row.status == "error":
-            self.upstream_errors.labels(row.error_kind or "unknown").inc()
+            kind = row.error_kind or "unknown"
+            errors = self._error_children.get(kind)
+            if errors is None:
+                errors = self.upstream_errors.labels(kind)
+                if len(self._error_children) < MAX_CACHED_LABEL_SETS:
+                    self._error_children[kind] = errors
+            errors.inc()
         if row.attempts > 1:
             self.failovers.inc(row.attempts - 1)
         if row.first_token_ms is not None:
-            self.ttft.labels(model).observe(row.first_token_ms / 1000)
+            if children.ttft is None:
+                children.ttft = self.ttft.labels(children.model)
+            children.ttft.observe(row.first_token_ms / 1000)
         if row.input_tokens > 0:
-            self.tokens.labels("input", model).inc(row.input_tokens)
+            if children.input_tokens is None:
+                children.input_tokens = self.tokens.labels("input", children.model)
+            children.input_tokens.inc(row.input_tokens)
         if row.output_tokens > 0:
-            self.tokens.labels("output", model).inc(row.output_tokens)
+            if children.output_tokens is None:
+                children.output_tokens = self.tokens.labels("output", children.model)
+            children.output_tokens.inc(row.output_tokens)
         if row.credits > 0:
-            self.credits.labels(model).inc(row.credits)
+            if children.credits is None:
+                children.credits = self.credits.labels(children.model)
+            children.credits.inc(row.credits)
 
     def observe_refresh(self, method: str, outcome: str) -> None:
         self.refreshes.labels(method, outcome).inc()

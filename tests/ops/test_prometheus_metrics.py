@@ -77,3 +77,42 @@ def test_client_chosen_model_names_cannot_grow_the_registry_without_bound() -> N
     assert len(labels) == MAX_MODEL_LABELS + 1
     assert OTHER in labels
     assert metrics.model_label("random-1") == "random-1"  # already known: kept
+
+
+def test_repeated_usage_rows_keep_counting_on_each_label_set() -> None:
+    """The labelled series are looked up once per (model, status) and reused: every row still
+    lands on its own model's and outcome's series, and nowhere else."""
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.observe_usage(_row())
+        metrics.observe_usage(_row(model="claude-haiku-4.5", input_tokens=10, credits=0.0))
+        metrics.observe_usage(_row(status="error", error_kind="throttled", first_token_ms=None))
+        metrics.observe_usage(_row(status="error", error_kind=None, first_token_ms=None))
+        metrics.observe_usage(_row(status="cancelled", output_tokens=0, first_token_ms=None))
+    sonnet = {"model": "claude-sonnet-4.5"}
+    haiku = {"model": "claude-haiku-4.5"}
+    requests = "kiro_proxy_upstream_requests_total"
+    assert _sample(metrics, requests, {**sonnet, "outcome": "success"}) == 3
+    assert _sample(metrics, requests, {**sonnet, "outcome": "error"}) == 6
+    assert _sample(metrics, requests, {**sonnet, "outcome": "cancelled"}) == 3
+    assert _sample(metrics, requests, {**haiku, "outcome": "success"}) == 3
+    assert _sample(metrics, "kiro_proxy_tokens_total", {"direction": "input", **sonnet}) == 12 * 120
+    assert _sample(metrics, "kiro_proxy_tokens_total", {"direction": "input", **haiku}) == 30
+    assert _sample(metrics, "kiro_proxy_tokens_total", {"direction": "output", **sonnet}) == 9 * 30
+    assert _sample(metrics, "kiro_proxy_credits_total", sonnet) == 12 * 0.25
+    assert _sample(metrics, "kiro_proxy_credits_total", haiku) is None  # never a positive credit
+    assert _sample(metrics, "kiro_proxy_time_to_first_token_seconds_count", sonnet) == 3
+    assert _sample(metrics, "kiro_proxy_time_to_first_token_seconds_count", haiku) == 3
+    assert _sample(metrics, "kiro_proxy_upstream_errors_total", {"kind": "throttled"}) == 3
+    assert _sample(metrics, "kiro_proxy_upstream_errors_total", {"kind": "unknown"}) == 3
+
+
+def test_usage_rows_past_the_model_cap_count_as_other() -> None:
+    metrics = Metrics()
+    for n in range(MAX_MODEL_LABELS + 5):
+        metrics.observe_usage(_row(model=f"random-{n}"))
+        metrics.observe_usage(_row(model=f"random-{n}"))
+    other = {"model": OTHER, "outcome": "success"}
+    assert _sample(metrics, "kiro_proxy_upstream_requests_total", other) == 10
+    first = {"model": "random-0", "outcome": "success"}
+    assert _sample(metrics, "kiro_proxy_upstream_requests_total", first) == 2

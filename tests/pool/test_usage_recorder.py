@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 
 from kiro_proxy.pool.usage import UsageRecorder, UsageRow
@@ -68,3 +69,27 @@ async def test_cancelled_rows_are_neither_success_nor_failure() -> None:
     recorder.record(row(1, "cancelled"))
     totals = recorder.totals
     assert (totals.total_requests, totals.success_requests, totals.failed_requests) == (1, 0, 0)
+
+
+def test_as_dict_is_every_field_by_name() -> None:
+    """Written out by hand for speed: it must still be exactly dataclasses.asdict."""
+    full = UsageRow(
+        created_at=12.5,
+        request_id="req",
+        account_id=None,
+        api_key_id="key",
+        route="/v1/chat/completions",
+        model="gpt-4o",
+        stream=False,
+        status="error",
+        input_tokens=7,
+        output_tokens=0,
+        credits=0.0,
+        latency_ms=40,
+        first_token_ms=None,
+        error_kind="throttled",
+        attempts=3,
+    )
+    assert full.as_dict() == dataclasses.asdict(full)
+    assert list(full.as_dict()) == [f.name for f in dataclasses.fields(UsageRow)]
+    assert row(1).as_dict() == dataclasses.asdict(row(1))

@@ -153,6 +153,43 @@ async def test_usage_batches_and_api_key_counters(database_url: str) -> None:
         await db.close()
 
 
+async def test_usage_rows_read_back_field_for_field(database_url: str) -> None:
+    """The Core executemany insert stores every field as given: nulls, booleans, floats, and
+    rows of one batch with different null fields."""
+    db = await open_database(database_url)
+    try:
+        usage = UsageRepository(db)
+        rows = [
+            UsageRow(
+                created_at=2000.25 + i,
+                request_id=f"req-{i}",
+                account_id=None if i == 1 else f"acct-{i}",
+                api_key_id=None,
+                route="/v1/chat/completions" if i % 2 else "/v1/messages",
+                model="claude-haiku-4.5",
+                stream=bool(i % 2),
+                status=["success", "error", "cancelled"][i],
+                input_tokens=100 + i,
+                output_tokens=i,
+                credits=0.125 * i,
+                latency_ms=900 + i,
+                first_token_ms=None if i == 2 else 40 + i,
+                error_kind="throttled" if i == 1 else None,
+                attempts=1 + i,
+            )
+            for i in range(3)
+        ]
+        await usage.insert_batch(rows)
+        await usage.insert_batch([])  # nothing to write is not an error
+        stored = sorted(await usage.recent(10), key=lambda r: r["id"])
+        assert [{k: v for k, v in r.items() if k != "id"} for r in stored] == [
+            row.as_dict() for row in rows
+        ]
+        assert len({r["id"] for r in stored}) == 3
+    finally:
+        await db.close()
+
+
 async def test_settings_kv(database_url: str) -> None:
     db = await open_database(database_url)
     try:
