@@ -55,6 +55,7 @@ class AccountPool:
     def __init__(self, strategy: str = "round-robin", *, clock: Clock = time.time) -> None:
         self._accounts: dict[str, Account] = {}
         self._order: list[str] = []
+        self._ordered: list[Account] = []  # the accounts in `_order`'s order (selection reads it)
         self._strategy: SelectionStrategy = make_strategy(strategy)
         self._dirty: set[str] = set()
         self._deltas: dict[str, CounterDelta] = {}
@@ -76,6 +77,7 @@ class AccountPool:
                 account.in_flight = old.in_flight
             self._accounts[account.id] = account
         self._order = list(self._accounts)
+        self._ordered = list(self._accounts.values())
 
     def upsert(self, account: Account) -> None:
         old = self._accounts.get(account.id)
@@ -84,10 +86,12 @@ class AccountPool:
         else:
             self._order.append(account.id)
         self._accounts[account.id] = account
+        self._ordered = [self._accounts[i] for i in self._order]
 
     def remove(self, account_id: str) -> None:
         if self._accounts.pop(account_id, None) is not None:
             self._order.remove(account_id)
+            self._ordered = [self._accounts[i] for i in self._order]
         self._dirty.discard(account_id)
         self._deltas.pop(account_id, None)
 
@@ -95,7 +99,7 @@ class AccountPool:
         return self._accounts.get(account_id)
 
     def all(self) -> list[Account]:
-        return [self._accounts[i] for i in self._order]
+        return list(self._ordered)
 
     def __len__(self) -> int:
         return len(self._accounts)
@@ -113,11 +117,9 @@ class AccountPool:
     def usable(self, *, exclude: Iterable[str] = ()) -> list[Account]:
         now = self.clock()
         skip = set(exclude)
-        return [
-            a
-            for a in (self._accounts[i] for i in self._order)
-            if a.id not in skip and a.unusable_reason(now) is None
-        ]
+        if not skip:  # the first attempt of every request
+            return [a for a in self._ordered if a.unusable_reason(now) is None]
+        return [a for a in self._ordered if a.id not in skip and a.unusable_reason(now) is None]
 
     def select(self, *, exclude: Iterable[str] = ()) -> Account | None:
         candidates = self.usable(exclude=exclude)

@@ -31,8 +31,16 @@ class RoundRobin:
         self._cursor = 0
 
     def choose(self, candidates: Sequence[Account], ordered_ids: Sequence[str]) -> Account:
-        by_id = {a.id: a for a in candidates}
         total = len(ordered_ids)
+        if len(candidates) == total and total:
+            # Every account may serve (the usual case): candidates are the ordered list itself,
+            # so the cursor's account is the answer, without the search below.
+            index = self._cursor % total
+            account = candidates[index]
+            if account.id == ordered_ids[index]:
+                self._cursor = (index + 1) % total
+                return account
+        by_id = {a.id: a for a in candidates}
         for step in range(total):
             index = (self._cursor + step) % total
             account = by_id.get(ordered_ids[index])

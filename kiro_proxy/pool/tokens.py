@@ -32,6 +32,7 @@ REFRESH_MARGIN_SECONDS = 300.0
 DEFAULT_EXPIRES_IN = 3600.0
 
 StillNeeded = Callable[[Account], bool]
+_MAX_CACHED_MACHINE_IDS = 4096
 
 
 class TokenLease(Protocol):
@@ -82,6 +83,9 @@ class TokenManager:
         self._margin = margin_seconds
         self._locks = locks
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # Stored machine id → its 64-hex wire form (normalising is a strip, a lower and two
+        # regexes; credentials() needs it on every request).
+        self._wire_machine_ids: dict[str, str] = {}
 
     def set_global_proxy(self, proxy_url: str | None) -> None:
         self._global_proxy_url = proxy_url or None
@@ -96,6 +100,18 @@ class TokenManager:
         it from the refresh token on every call would change it whenever the token rotates,
         and an account that changes computers looks suspicious. Kiro-Go's UUID ids are kept as
         stored and widened to 64 hex on the wire."""
+        stored = account.machine_id
+        if stored:
+            wire = self._wire_machine_ids.get(stored)
+            if wire is not None:
+                return wire
+        wire = self._ensure_machine_id(account)
+        if account.machine_id and len(self._wire_machine_ids) < _MAX_CACHED_MACHINE_IDS:
+            self._wire_machine_ids[account.machine_id] = wire
+        return wire
+
+    def _ensure_machine_id(self, account: Account) -> str:
+        """Uncached: a usable stored id, widened; else a derived one, stored on the account."""
         if not account.machine_id or normalize_machine_id(account.machine_id) is None:
             seed = account.access_token if account.auth_method == "api_key" else None
             account.machine_id = derive_machine_id(

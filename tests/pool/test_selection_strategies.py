@@ -48,6 +48,27 @@ def test_round_robin_skips_unusable(kit_factory: Any) -> None:
     assert set(picks(kit, 10)) == {"a"}
 
 
+def test_round_robin_turns_survive_accounts_leaving_and_joining(kit_factory: Any) -> None:
+    """The all-usable shortcut and the skipping walk hand out the same turns: an account that
+    cools down for a moment does not shift the others', and membership changes are seen."""
+    kit = kit_factory("round-robin")
+    for name in "abcd":
+        kit.add(name)
+    order = [kit.pool.select().id for _ in range(6)]
+    assert order == ["a", "b", "c", "d", "a", "b"]
+    kit.pool.cool_down(kit.pool.get("c"), 60)
+    assert [kit.pool.select().id for _ in range(3)] == ["d", "a", "b"]
+    kit.clock.now += 120  # c is back; its turn comes where it always did
+    assert [kit.pool.select().id for _ in range(4)] == ["c", "d", "a", "b"]
+    kit.pool.remove("a")
+    kit.add("e")
+    assert [a.id for a in kit.pool.all()] == ["b", "c", "d", "e"]
+    assert [kit.pool.select().id for _ in range(8)] == ["d", "e", "b", "c"] * 2
+    assert [a.id for a in kit.pool.usable(exclude=["d"])] == ["b", "c", "e"]
+    kit.pool.load([kit.pool.get("e"), kit.pool.get("b")])
+    assert {kit.pool.select().id for _ in range(4)} == {"b", "e"}
+
+
 def test_least_used_prefers_idle_and_fewest_requests(kit_factory: Any) -> None:
     kit = kit_factory("least-used")
     a, b, c = (kit.add(n) for n in "abc")

@@ -80,3 +80,22 @@ async def test_refresh_survives_a_cancelled_waiter(kit: Any) -> None:
     first.cancel()
     await second
     assert len(kit.client.refresh_calls) == 1 and account.access_token.startswith("access-a-")
+
+
+def test_machine_id_on_the_wire_follows_the_stored_one(kit: Any) -> None:
+    """credentials() remembers each stored id's wire form: a changed id is seen at once, a UUID
+    is widened, and an unusable one is replaced by a derived id that is stored and kept."""
+    account = kit.add("m", machine_id="0" * 64)
+    assert kit.tokens.credentials(account).machine_id == "0" * 64
+    assert kit.tokens.credentials(account).machine_id == "0" * 64
+    account.machine_id = "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"  # e.g. an admin edit
+    widened = "aaaaaaaabbbbccccddddeeeeeeeeeeee" * 2
+    assert kit.tokens.credentials(account).machine_id == widened
+    assert account.machine_id == "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"  # stored as given
+    account.machine_id = "not a machine id"
+    derived = kit.tokens.credentials(account).machine_id
+    assert len(derived) == 64 and int(derived, 16) >= 0
+    assert account.machine_id == derived
+    assert kit.tokens.credentials(account).machine_id == derived
+    other = kit.add("n", machine_id=None)
+    assert kit.tokens.credentials(other).machine_id == other.machine_id != derived
