@@ -27,8 +27,10 @@ from kiro_proxy.kiro.request import (
 from kiro_proxy.translate.conversation import (
     Conversation,
     ImageBlock,
+    ImageUrlBlock,
     Message,
     TextBlock,
+    ThinkingBlock,
     ThinkingConfig,
     ToolChoice,
     ToolResultBlock,
@@ -55,6 +57,11 @@ from kiro_proxy.translate.hygiene import (
 )
 from kiro_proxy.translate.image_format import kiro_image_format
 from kiro_proxy.translate.tool_specs import check_forced_tool, declare_tools
+
+
+class _ResultImages:
+    """Marker for `_block_kinds`: some tool result carries images."""
+
 
 # Fixed namespace so the same Anthropic session always maps to the same conversationId.
 _SESSION_NAMESPACE = uuid.UUID("6f1c7d2e-4b8a-5c3d-9e0f-1a2b3c4d5e6f")
@@ -127,7 +134,35 @@ def build_kiro_request(
 def normalise_messages(
     messages: list[Message], *, with_tools: bool, limits: HygieneLimits
 ) -> list[Message]:
-    """All message-level hygiene rules, in the order they depend on each other."""
+    """All message-level hygiene rules, in the order they depend on each other.
+
+    A rule whose subject is absent (no thinking, no images, no tool blocks) would only copy the
+    messages, so one scan decides which rules run: a plain chat skips all but the two that
+    shape the turns. `normalise_messages_fully` is the unabridged chain (the tests compare)."""
+    kinds = _block_kinds(messages)
+    images = bool(kinds & _IMAGE_KINDS)
+    if ThinkingBlock in kinds:
+        messages = drop_thinking_blocks(messages)
+    if images:
+        messages = replace_unfetched_image_urls(messages)
+        messages = move_tool_result_images(messages)
+        messages = strip_assistant_images(messages)
+    tools_present = bool(kinds & _TOOL_KINDS)
+    if not with_tools and tools_present:
+        messages = tool_history_to_text(messages)
+    messages = merge_same_role_turns(messages)
+    messages = ensure_first_turn_is_user(messages)
+    if tools_present:
+        messages = repair_tool_pairing(messages)
+    if images:
+        messages = limit_image_history(messages, limits.image_turns_kept)
+    return messages
+
+
+def normalise_messages_fully(
+    messages: list[Message], *, with_tools: bool, limits: HygieneLimits
+) -> list[Message]:
+    """Every hygiene rule, whether or not its subject is present."""
     messages = drop_thinking_blocks(messages)
     messages = replace_unfetched_image_urls(messages)
     messages = move_tool_result_images(messages)
@@ -138,6 +173,22 @@ def normalise_messages(
     messages = ensure_first_turn_is_user(messages)
     messages = repair_tool_pairing(messages)
     return limit_image_history(messages, limits.image_turns_kept)
+
+
+_TOOL_KINDS = frozenset({ToolUseBlock, ToolResultBlock})
+_IMAGE_KINDS = frozenset({ImageBlock, ImageUrlBlock, _ResultImages})
+
+
+def _block_kinds(messages: list[Message]) -> set[type]:
+    """The block classes present; `_ResultImages` stands for a tool result carrying images."""
+    kinds: set[type] = set()
+    for message in messages:
+        for block in message.blocks:
+            kind = type(block)
+            kinds.add(kind)
+            if kind is ToolResultBlock and block.images:  # type: ignore[union-attr]
+                kinds.add(_ResultImages)
+    return kinds
 
 
 def thinking_prefix(config: ThinkingConfig, forced: bool, limits: HygieneLimits) -> str:

@@ -19,6 +19,7 @@ from kiro_proxy.translate.anthropic_request import (
 from kiro_proxy.translate.conversation import (
     Conversation,
     ImageBlock,
+    ImageUrlBlock,
     Message,
     TextBlock,
     ThinkingBlock,
@@ -27,7 +28,12 @@ from kiro_proxy.translate.conversation import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from kiro_proxy.translate.kiro_request import build_kiro_request
+from kiro_proxy.translate.hygiene import HygieneLimits
+from kiro_proxy.translate.kiro_request import (
+    build_kiro_request,
+    normalise_messages,
+    normalise_messages_fully,
+)
 
 CID = "00000000-0000-4000-8000-000000000000"
 PNG_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8).decode()
@@ -278,3 +284,40 @@ def test_claude_code_interrupted_tool_result_with_text_is_well_formed() -> None:
     assert validate_generate_body(payload) is None
     assert current(payload)["content"] == "[Request interrupted by user]\n\ndo something else"
     assert current(payload)["userInputMessageContext"]["toolResults"][0]["status"] == "error"
+
+
+# ---- the hygiene shortcut -------------------------------------------------------------------
+
+url_images = st.just(ImageUrlBlock("https://example.com/a.png"))
+shortcut_blocks = st.one_of(
+    blocks,
+    url_images,
+    st.builds(ToolResultBlock, ids, texts, st.booleans(), st.lists(url_images, max_size=1)),
+)
+shortcut_messages = st.lists(
+    st.builds(
+        Message, st.sampled_from(["user", "assistant"]), st.lists(shortcut_blocks, max_size=4)
+    ),
+    max_size=8,
+)
+plain_messages = st.lists(
+    st.builds(
+        Message, st.sampled_from(["user", "assistant"]), st.lists(texts.map(TextBlock), max_size=3)
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(shortcut_messages, plain_messages), st.booleans(), st.integers(0, 3))
+def test_skipping_hygiene_rules_without_a_subject_changes_nothing(
+    msgs: list[Message], with_tools: bool, image_turns: int
+) -> None:
+    limits = HygieneLimits(image_turns_kept=image_turns)
+    snapshot = repr(msgs)
+    quick = normalise_messages(msgs, with_tools=with_tools, limits=limits)
+    assert quick == normalise_messages_fully(msgs, with_tools=with_tools, limits=limits)
+    assert repr(msgs) == snapshot  # the client's conversation is never modified
+    # No message object is shared with the input (later steps may build on the output).
+    assert not {id(m) for m in quick} & {id(m) for m in msgs}
+    assert not {id(m.blocks) for m in quick} & {id(m.blocks) for m in msgs}
