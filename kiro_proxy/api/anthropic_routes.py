@@ -25,6 +25,7 @@ from kiro_proxy.translate.anthropic_request import (
 )
 from kiro_proxy.translate.anthropic_response import AnthropicMessageBuilder, AnthropicStreamRenderer
 from kiro_proxy.translate.assembler import ReplyAssembler
+from kiro_proxy.translate.ids import random_hex_id
 from kiro_proxy.translate.output import OutputEvent
 from kiro_proxy.translate.request_parsing import load_json_object, validate_model
 from kiro_proxy.translate.tokens import count_tokens
@@ -71,7 +72,7 @@ async def _messages(request: Request, *, buffered: bool) -> Response | SSERespon
         request_id=request_id,
     )
     thinking_format = "native" if native_requested else services.settings.claude_thinking_format
-    message_id = "msg_" + uuid.uuid4().hex[:24]
+    message_id = "msg_" + random_hex_id()[:24]
     reply = await relay.open_upstream(services, prepared)
     assembler = relay.new_assembler(prepared)
 

@@ -17,6 +17,7 @@ from kiro_proxy.api.images import resolve_remote_images
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.sse import comment
 from kiro_proxy.api.streaming import SSEResponse
+from kiro_proxy.translate.ids import random_hex_id
 from kiro_proxy.translate.openai_request import openai_to_conversation, parse_openai_request
 from kiro_proxy.translate.openai_response import OpenAICompletionBuilder, OpenAIStreamRenderer
 
@@ -50,7 +51,7 @@ async def chat_completions(request: Request) -> Response | SSEResponse:
         request_id=request_id,
     )
     thinking_format = services.settings.openai_thinking_format
-    completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+    completion_id = "chatcmpl-" + random_hex_id()[:24]
     created = int(time.time())
     reply = await relay.open_upstream(services, prepared)
     assembler = relay.new_assembler(prepared)
