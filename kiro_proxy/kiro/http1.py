@@ -177,12 +177,13 @@ class Http1Connection(asyncio.Protocol):
             self._keep_alive = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = name.lower()
-        if lowered == b"content-length":
+        # Only three headers matter; their lengths (14, 17, 11) rule out most others unlowered.
+        size = len(name)
+        if size == 14 and name.lower() == b"content-length":
             self._body_length_known = True
-        elif lowered == b"transfer-encoding":
+        elif size == 17 and name.lower() == b"transfer-encoding":
             self._body_length_known = self._body_length_known or b"chunked" in value.lower()
-        elif lowered == b"retry-after":
+        elif size == 11 and name.lower() == b"retry-after":
             self.retry_after = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from kiro_proxy.app import build_client
 from kiro_proxy.kiro.client import KiroClient, UpstreamCredentials
 from kiro_proxy.kiro.errors import (
     KiroConnectionError,
@@ -21,6 +22,7 @@ from kiro_proxy.kiro.errors import (
 )
 from kiro_proxy.kiro.events import KiroEvent, MetadataEvent, TextEvent
 from kiro_proxy.kiro.http1 import HIGH_WATER_BYTES, Http1Pool
+from kiro_proxy.settings import ConfigError, Settings, load_settings
 from kiro_proxy.simulator import script as s
 from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import client_for, credentials_for, simple_request
@@ -496,3 +498,17 @@ async def test_aiohttp_setting_skips_the_lean_pool(sim: RunningSimulator, client
     assert kiro._http1 is None
     assert _texts(await _events(kiro, credentials_for(sim.state.add_account())))
     assert kiro.idle_connections() == 1  # aiohttp's pool
+
+
+def test_setting_picks_the_transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UPSTREAM_HTTP_CLIENT", raising=False)
+    config = tmp_path / "config.json"
+    assert build_client(Settings(config_path=config)).upstream_http_client == "builtin"
+    monkeypatch.setenv("UPSTREAM_HTTP_CLIENT", "aiohttp")
+    assert build_client(Settings(config_path=config)).upstream_http_client == "aiohttp"
+    config.write_text('{"upstreamHttpClient": "builtin"}')
+    assert Settings(config_path=config).upstream_http_client == "aiohttp"  # env wins
+    monkeypatch.delenv("UPSTREAM_HTTP_CLIENT")
+    assert Settings(config_path=config).upstream_http_client == "builtin"
+    with pytest.raises(ConfigError, match="upstream_http_client"):
+        load_settings(config_path=config, upstream_http_client="curl")
