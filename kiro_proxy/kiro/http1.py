@@ -283,6 +283,16 @@ class Http1Connection(asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.abort()
 
+    def park(self) -> None:
+        """Idle in the pool: unread bytes of the finished reply are dropped, and the socket is
+        read again (a server closing the connection must be noticed)."""
+        self._chunks = []
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+
     def start_reply(self) -> None:
         self.in_use = True
         self._chunks = []
@@ -446,6 +456,7 @@ class Http1Pool:
         if not connection.reusable or self._closed:
             self._discard(connection)
             return
+        connection.park()
         connection.idle_since = asyncio.get_running_loop().time()
         self._idle.setdefault(connection.key, []).append(connection)
         if self._sweeper is None:

@@ -512,3 +512,26 @@ def test_setting_picks_the_transport(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert Settings(config_path=config).upstream_http_client == "builtin"
     with pytest.raises(ConfigError, match="upstream_http_client"):
         load_settings(config_path=config, upstream_http_client="curl")
+
+
+async def test_a_paused_connection_is_read_again_once_pooled(serve: Serve) -> None:
+    """A large reply fully arrived but left unread (the consumer stopped early): the pooled
+    connection must not stay paused, or the next reply on it would never be read."""
+    body = b"x" * (4 * HIGH_WATER_BYTES)
+    server = await serve(_replying(ok_head(length=len(body)) + body))
+    pool = Http1Pool(connect_timeout=2)
+    try:
+        reply = await pool.post(server.url() + "/big", b"{}", {}, first_byte_timeout=2)
+        [connection] = pool._all
+        await _until(lambda: connection._paused)
+        assert connection.transport is not None
+        connection.transport.resume_reading()  # let the rest arrive while nobody reads it
+        await _until(lambda: connection._complete)
+        reply.close()
+        assert pool.idle_count == 1 and not connection._paused and connection._buffered == 0
+        again = await pool.post(server.url() + "/big", b"{}", {}, first_byte_timeout=2)
+        assert len(await again.read_all(2)) == len(body)
+        again.release()
+        assert server.accepted == 1
+    finally:
+        await pool.close()
