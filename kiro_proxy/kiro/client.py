@@ -341,9 +341,11 @@ class KiroClient:
             return reply, reply.take()
         try:
             data = await reply.read_all(deadline - loop.time())
-        except (TimeoutError, OSError) as exc:
+        except BaseException as exc:  # cancelled too: the half-read connection must be closed
             reply.close()
-            raise self._lean_transport_error(exc, url) from exc
+            if isinstance(exc, TimeoutError | OSError):
+                raise self._lean_transport_error(exc, url) from exc
+            raise
         reply.release()
         raise KiroHTTPError.from_body(reply.status, data, reply.retry_after, endpoint=_host(url))
 

@@ -535,3 +535,24 @@ async def test_a_paused_connection_is_read_again_once_pooled(serve: Serve) -> No
         assert server.accepted == 1
     finally:
         await pool.close()
+
+
+async def test_cancelled_while_reading_an_error_body_closes_the_connection(
+    serve: Serve, clients: Any
+) -> None:
+    async def respond(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 500 Oops\r\nContent-Length: 100\r\n\r\n{")
+        await asyncio.sleep(5)
+        return False
+
+    server = await serve(respond)
+    kiro = await clients(server.url())
+    task = asyncio.create_task(_events(kiro))
+    await _until(lambda: len(server.requests) == 1)
+    [connection] = _pool(kiro)._all
+    await _until(lambda: connection.status == 500)  # reading the error body now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert connection.transport is not None and connection.transport.is_closing()
+    assert _pool(kiro).open_count == 0 and client_idle(kiro) == 0
