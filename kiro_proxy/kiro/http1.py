@@ -101,7 +101,6 @@ class Http1Connection(asyncio.Protocol):
         "_parser",
         "_paused",
         "_pool",
-        "_received_any",
         "_waiter",
         "idle_since",
         "in_use",
@@ -133,7 +132,6 @@ class Http1Connection(asyncio.Protocol):
         self._keep_alive = False
         self._interim = False
         self._body_length_known = False
-        self._received_any = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -145,7 +143,6 @@ class Http1Connection(asyncio.Protocol):
             # Bytes nobody asked for on an idle connection: it cannot be trusted any more.
             self._fail(ProtocolViolation("unsolicited bytes on an idle connection"))
             return
-        self._received_any = True
         try:
             parser.feed_data(data)
         except httptools.HttpParserError as exc:
