@@ -48,6 +48,7 @@ def build_client(settings: Settings) -> KiroClient:
         first_byte_timeout=settings.first_byte_timeout,
         idle_timeout=settings.idle_timeout,
         proxy_url=settings.proxy_url,
+        upstream_http_client=settings.upstream_http_client,
     )
 
 

@@ -18,6 +18,7 @@ ThinkingFormatOpenAI = Literal["reasoning_content", "thinking", "think"]
 ThinkingFormatClaude = Literal["thinking", "think", "reasoning_content", "native"]
 EndpointPreference = Literal["auto", "codewhisperer", "amazonq"]
 PoolStrategy = Literal["round-robin", "least-used", "weighted"]
+UpstreamHttpClient = Literal["builtin", "aiohttp"]
 
 DEFAULT_CONFIG_PATH = "data/config.json"
 
@@ -110,6 +111,12 @@ class Settings(BaseSettings):
     first_byte_timeout: float = Field(default=120.0, gt=0)
     idle_timeout: float = Field(default=300.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=20)
+    upstream_http_client: UpstreamHttpClient = Field(
+        default="builtin",
+        description="HTTP client of the generate call on a direct connection: `builtin` (a lean "
+        "HTTP/1.1 client, ~15 % fewer instructions per gateway request) or `aiohttp` (the "
+        "escape hatch). Proxied generate calls and every other call use aiohttp.",
+    )
 
     # Limits and safety.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)

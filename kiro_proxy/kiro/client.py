@@ -1,6 +1,9 @@
 """The only module that talks HTTP to Kiro: generate (event stream), token refresh, usage, models.
 
-One pooled aiohttp session (plus one per SOCKS proxy). Timeouts are per phase — connect, first
+The generate call on a direct connection goes through the lean HTTP/1.1 pool of `http1`
+(`upstream_http_client="builtin"`, the default; "aiohttp" is the escape hatch); everything else
+— REST calls, and generate through an account or global proxy — through one pooled aiohttp
+session (plus one per SOCKS proxy). Timeouts are per phase — connect, first
 byte, idle gap between chunks — and never total, so long generations are not cut (a Kiro-Go bug).
 `generate` is an async generator: a non-200 raises `KiroHTTPError` before anything is yielded,
 then typed events are yielded as frames arrive; mid-stream failures raise typed errors.
@@ -9,9 +12,10 @@ then typed events are yielded as frames arrive; mid-stream failures raise typed 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -29,10 +33,12 @@ from kiro_proxy.kiro.errors import (
 )
 from kiro_proxy.kiro.events import KiroEvent, event_from_frame
 from kiro_proxy.kiro.eventstream import EventStreamDecoder, EventStreamError, TruncatedStream
+from kiro_proxy.kiro.http1 import ConnectTimeout, Http1Pool, Http1Reply
 from kiro_proxy.kiro.reply_stream import KiroEventStream
 from kiro_proxy.kiro.request import KiroRequest
 
 Endpoint = Literal["auto", "codewhisperer", "amazonq"]
+UpstreamHttpClient = Literal["builtin", "aiohttp"]
 GENERATE_PATH = "/generateAssistantResponse"
 DEFAULT_REGION = "us-east-1"
 # The generate API exists only in these regions; everything else is served by us-east-1 (DSH).
@@ -89,6 +95,33 @@ DECODE_SLICE_BYTES = 4096
 FIRST_SLICE_BYTES = 512
 
 
+class _Reply(Protocol):
+    """A generate reply being read: `Http1Reply`, or `_AiohttpReply` around aiohttp's."""
+
+    async def read(self, limit: float) -> bytes: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _AiohttpReply:
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def read(self, limit: float) -> bytes:
+        async with asyncio.timeout(limit):
+            return await self._response.content.readany()
+
+    def release(self) -> None:
+        self._response.release()
+
+    def close(self) -> None:
+        self._response.close()
+
+
 class KiroClient:
     def __init__(
         self,
@@ -103,7 +136,10 @@ class KiroClient:
         first_byte_timeout: float = 120,
         idle_timeout: float = 300,
         proxy_url: str | None = None,
+        upstream_http_client: UpstreamHttpClient = "builtin",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context` (tests: a local TLS server) defaults to the system's trust store."""
         self.api_url = api_url
         self.codewhisperer_url = codewhisperer_url
         self.auth_url = auth_url
@@ -114,8 +150,11 @@ class KiroClient:
         self.first_byte_timeout = first_byte_timeout
         self.idle_timeout = idle_timeout
         self.proxy_url = proxy_url
+        self.upstream_http_client = upstream_http_client
+        self._ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._socks_sessions: dict[str, aiohttp.ClientSession] = {}
+        self._http1: Http1Pool | None = None  # the generate calls on direct connections
 
     # --- lifecycle --------------------------------------------------------------------------
     def _timeout(self) -> aiohttp.ClientTimeout:
@@ -126,15 +165,33 @@ class KiroClient:
 
     async def start(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=0, ttl_dns_cache=300, ssl=self._ssl_context or True
+            )
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout())
+        if self._http1 is None and self.upstream_http_client == "builtin":
+            self._http1 = Http1Pool(
+                connect_timeout=self.connect_timeout, ssl_context=self._ssl_context
+            )
 
     async def close(self) -> None:
         sessions = [self._session, *self._socks_sessions.values()]
+        http1, self._http1 = self._http1, None
         self._session, self._socks_sessions = None, {}
+        if http1 is not None:
+            await http1.close()
         for session in sessions:
             if session is not None:
                 await session.close()
+
+    def idle_connections(self) -> int:
+        """Keep-alive connections parked in the pools (direct ones: the SOCKS pools are not
+        counted)."""
+        idle = self._http1.idle_count if self._http1 is not None else 0
+        if self._session is not None:
+            connector = self._session.connector
+            idle += sum(len(c) for c in connector._conns.values())  # type: ignore[union-attr]
+        return idle
 
     async def __aenter__(self) -> KiroClient:
         await self.start()
@@ -143,14 +200,17 @@ class KiroClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _effective_proxy(self, proxy_url: str | None) -> str | None:
+        """The account's proxy, else the global one; None for a direct connection."""
+        proxy = proxy_url or self.proxy_url
+        return None if proxy in (None, "", "direct") else proxy
+
     def _session_for(self, proxy_url: str | None) -> tuple[aiohttp.ClientSession, str | None]:
         """Session and per-request `proxy=` for an account's proxy (falls back to the global one).
 
         HTTP proxies ride on the shared pool; SOCKS needs its own connector per proxy URL.
         """
-        proxy = proxy_url or self.proxy_url
-        if proxy in (None, "", "direct"):
-            proxy = None
+        proxy = self._effective_proxy(proxy_url)
         if self._session is None:
             raise KiroError("KiroClient.start() was not called")
         if proxy is None or proxy.startswith(("http://", "https://")):
@@ -184,32 +244,35 @@ class KiroClient:
     async def _generate_batches(
         self, request: KiroRequest, creds: UpstreamCredentials, endpoint: str
     ) -> AsyncGenerator[list[KiroEvent], None]:
-        response, first, used_url = await self._open_any(request, creds, endpoint)
+        reply, first, used_url = await self._open_any(request, creds, endpoint)
         # This frame lives as long as the stream: drop the request (a long history is hundreds
         # of KB of objects) once it is sent, so an open stream holds only what it reads.
         del request, creds
         completed = False
         try:
-            async for batch in self._event_batches(response, first, used_url):
+            async for batch in self._event_batches(reply, first, used_url):
                 yield batch
             completed = True
         finally:
             if completed:
-                response.release()
+                reply.release()
             else:
-                response.close()
+                reply.close()
 
     async def _open_any(
         self, request: KiroRequest, creds: UpstreamCredentials, endpoint: str
-    ) -> tuple[aiohttp.ClientResponse, bytes, str]:
-        """POST to the first endpoint that answers: the response, its first bytes, its URL."""
+    ) -> tuple[_Reply, bytes, str]:
+        """POST to the first endpoint that answers: the reply, its first bytes, its URL."""
         payload = request.to_payload()
         if "profileArn" not in payload and creds.profile_arn:
             payload["profileArn"] = creds.profile_arn
         body = orjson.dumps(payload)
         if self._session is None:
             await self.start()
-        session, proxy = self._session_for(creds.proxy_url)
+        # The lean client serves direct connections; proxies stay with aiohttp.
+        lean = self._http1 if self._effective_proxy(creds.proxy_url) is None else None
+        if lean is None:
+            session, proxy = self._session_for(creds.proxy_url)
         urls = self.generate_urls(endpoint, creds)
         for index, url in enumerate(urls):
             headers = fingerprint.generate_headers(
@@ -220,8 +283,11 @@ class KiroClient:
                 agent_mode=self.agent_mode,
             )
             try:
+                if lean is not None:
+                    reply, first = await self._open_lean(lean, url, body, headers)
+                    return reply, first, url
                 response, first = await self._open_stream(session, url, body, headers, proxy)
-                return response, first, url
+                return _AiohttpReply(response), first, url
             except KiroHTTPError as error:
                 # 429 on one endpoint may be a per-endpoint quota: try the other one.
                 if not error.is_throttled or index == len(urls) - 1:
@@ -261,13 +327,42 @@ class KiroClient:
             _close(response)
             raise self._transport_error(exc, url) from exc
 
+    async def _open_lean(
+        self, pool: Http1Pool, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[Http1Reply, bytes]:
+        """`_open_stream` on the lean client: the same phases, errors and non-200 handling."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.first_byte_timeout
+        try:
+            reply = await pool.post(url, body, headers, first_byte_timeout=self.first_byte_timeout)
+        except (TimeoutError, OSError) as exc:
+            raise self._lean_transport_error(exc, url) from exc
+        if reply.status == 200:
+            return reply, reply.take()
+        try:
+            data = await reply.read_all(deadline - loop.time())
+        except BaseException as exc:  # cancelled too: the half-read connection must be closed
+            reply.close()
+            if isinstance(exc, TimeoutError | OSError):
+                raise self._lean_transport_error(exc, url) from exc
+            raise
+        reply.release()
+        raise KiroHTTPError.from_body(reply.status, data, reply.retry_after, endpoint=_host(url))
+
+    def _lean_transport_error(self, exc: BaseException, url: str) -> KiroError:
+        """`_transport_error` for the lean client's exceptions."""
+        if isinstance(exc, ConnectTimeout):
+            return KiroTimeoutError("connect", self.connect_timeout, endpoint=_host(url))
+        if isinstance(exc, TimeoutError):
+            return KiroTimeoutError("first_byte", self.first_byte_timeout, endpoint=_host(url))
+        return KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}")
+
     async def _event_batches(
-        self, response: aiohttp.ClientResponse, data: bytes, url: str
+        self, reply: _Reply, data: bytes, url: str
     ) -> AsyncGenerator[list[KiroEvent], None]:
         """The events decoded from each read, as lists (never an empty one). A large read is
         decoded a slice at a time: its first events go out before the rest is decoded."""
         decoder = EventStreamDecoder()
-        content = response.content
         idle = self.idle_timeout
         slice_bytes = FIRST_SLICE_BYTES
         while data:
@@ -287,8 +382,7 @@ class KiroClient:
                     slice_bytes = DECODE_SLICE_BYTES
                     yield events
             try:
-                async with asyncio.timeout(idle):
-                    data = await content.readany()
+                data = await reply.read(idle)
             except TimeoutError as exc:
                 raise KiroTimeoutError("idle", idle, endpoint=_host(url)) from exc
             except (aiohttp.ClientError, OSError) as exc:

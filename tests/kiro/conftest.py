@@ -1,5 +1,6 @@
 """Fixtures shared by the Kiro client tests: a simulator in the test's event loop and a client
-pointed at it with short timeouts."""
+pointed at it with short timeouts. The client's generate transport is the lean builtin one; a
+module overrides the `upstream_http_client` fixture to run its tests on aiohttp too."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from kiro_proxy.kiro.client import KiroClient
+from kiro_proxy.kiro.client import KiroClient, UpstreamHttpClient
 from kiro_proxy.simulator.app import RunningSimulator, start_simulator
 from kiro_proxy.simulator.testing import client_for
 
@@ -20,8 +21,17 @@ async def sim() -> AsyncIterator[RunningSimulator]:
 
 
 @pytest.fixture
-async def client(sim: RunningSimulator) -> AsyncIterator[KiroClient]:
-    kiro = client_for(sim.url, first_byte_timeout=2, idle_timeout=2)
+def upstream_http_client() -> UpstreamHttpClient:
+    return "builtin"
+
+
+@pytest.fixture
+async def client(
+    sim: RunningSimulator, upstream_http_client: UpstreamHttpClient
+) -> AsyncIterator[KiroClient]:
+    kiro = client_for(
+        sim.url, first_byte_timeout=2, idle_timeout=2, upstream_http_client=upstream_http_client
+    )
     await kiro.start()
     yield kiro
     await kiro.close()

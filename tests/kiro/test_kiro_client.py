@@ -6,7 +6,7 @@ import aiohttp
 import orjson
 import pytest
 
-from kiro_proxy.kiro.client import KiroClient
+from kiro_proxy.kiro.client import KiroClient, UpstreamHttpClient
 from kiro_proxy.kiro.errors import (
     KiroConnectionError,
     KiroHTTPError,
@@ -29,6 +29,12 @@ from kiro_proxy.kiro.request import KiroRequest
 from kiro_proxy.simulator import script as s
 from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import client_for, credentials_for, simple_request
+
+
+@pytest.fixture(params=["builtin", "aiohttp"])
+def upstream_http_client(request: pytest.FixtureRequest) -> UpstreamHttpClient:
+    """Every test here runs on the lean builtin transport and on aiohttp."""
+    return request.param
 
 
 async def collect(
@@ -221,8 +227,12 @@ async def test_expired_token_is_invalid_token(client: KiroClient, sim: RunningSi
     assert caught.value.is_invalid_token
 
 
-async def test_connection_refused_is_connection_error(sim: RunningSimulator) -> None:
-    kiro = client_for("http://127.0.0.1:9", connect_timeout=1)
+async def test_connection_refused_is_connection_error(
+    sim: RunningSimulator, upstream_http_client: UpstreamHttpClient
+) -> None:
+    kiro = client_for(
+        "http://127.0.0.1:9", connect_timeout=1, upstream_http_client=upstream_http_client
+    )
     await kiro.start()
     try:
         with pytest.raises(KiroConnectionError):
@@ -251,8 +261,12 @@ async def test_stream_cut_mid_frame_is_stream_error(
         await collect(client, sim)
 
 
-async def test_slow_first_byte_times_out(sim: RunningSimulator) -> None:
-    kiro = client_for(sim.url, first_byte_timeout=0.2, idle_timeout=5)
+async def test_slow_first_byte_times_out(
+    sim: RunningSimulator, upstream_http_client: UpstreamHttpClient
+) -> None:
+    kiro = client_for(
+        sim.url, first_byte_timeout=0.2, idle_timeout=5, upstream_http_client=upstream_http_client
+    )
     await kiro.start()
     sim.state.enqueue(s.slow_first_byte(1.0))
     try:
@@ -263,8 +277,12 @@ async def test_slow_first_byte_times_out(sim: RunningSimulator) -> None:
         await kiro.close()
 
 
-async def test_stalled_stream_hits_idle_timeout(sim: RunningSimulator) -> None:
-    kiro = client_for(sim.url, first_byte_timeout=5, idle_timeout=0.2)
+async def test_stalled_stream_hits_idle_timeout(
+    sim: RunningSimulator, upstream_http_client: UpstreamHttpClient
+) -> None:
+    kiro = client_for(
+        sim.url, first_byte_timeout=5, idle_timeout=0.2, upstream_http_client=upstream_http_client
+    )
     await kiro.start()
     sim.state.enqueue(s.stalled([s.Text("first")]))
     seen: list[KiroEvent] = []

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from kiro_proxy.kiro.client import DECODE_SLICE_BYTES, KiroClient
+import pytest
+
+from kiro_proxy.kiro.client import DECODE_SLICE_BYTES, KiroClient, UpstreamHttpClient
 from kiro_proxy.kiro.events import KiroEvent, MetadataEvent, TextEvent
 from kiro_proxy.kiro.reply_stream import KiroEventStream
 from kiro_proxy.simulator import script as s
 from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import credentials_for, simple_request
+
+
+@pytest.fixture(params=["builtin", "aiohttp"])
+def upstream_http_client(request: pytest.FixtureRequest) -> UpstreamHttpClient:
+    """Every test here runs on the lean builtin transport and on aiohttp."""
+    return request.param
 
 
 def _texts(count: int) -> list[s.Step]:
@@ -76,11 +84,18 @@ async def test_aclose_mid_stream_releases_the_connection(
     sim.state.enqueue(s.Benchmark(chunks=50000, size=32), account=account)
     stream = client.generate(simple_request(), credentials_for(account))
     assert isinstance(await anext(stream), TextEvent)
-    connector = client._session.connector  # type: ignore[union-attr]
-    assert len(connector._acquired) == 1  # type: ignore[union-attr]  # the open reply's
+    assert _connections_in_use(client) == 1  # the open reply's
     await stream.aclose()
     assert stream.take_ready() == []
-    assert not connector._acquired  # type: ignore[union-attr]  # the unlimited pool hides a leak
+    assert _connections_in_use(client) == 0  # the unlimited pools would hide a leak
+    assert client.idle_connections() == 0  # a half-read reply's connection is closed, not pooled
     sim.state.enqueue(s.Reply([s.Text("after")]), account=account)
     events = [e async for e in client.generate(simple_request(), credentials_for(account))]
     assert [e.text for e in events if isinstance(e, TextEvent)] == ["after"]
+
+
+def _connections_in_use(client: KiroClient) -> int:
+    if client._http1 is not None:
+        return client._http1.open_count - client._http1.idle_count
+    connector = client._session.connector  # type: ignore[union-attr]
+    return len(connector._acquired)  # type: ignore[union-attr]

@@ -3,11 +3,24 @@ decoded, and the rest of the burst is still decoded in full-size slices, in orde
 
 from __future__ import annotations
 
-from kiro_proxy.kiro.client import DECODE_SLICE_BYTES, FIRST_SLICE_BYTES, KiroClient
+import pytest
+
+from kiro_proxy.kiro.client import (
+    DECODE_SLICE_BYTES,
+    FIRST_SLICE_BYTES,
+    KiroClient,
+    UpstreamHttpClient,
+)
 from kiro_proxy.kiro.events import KiroEvent, TextEvent
 from kiro_proxy.simulator import script as s
 from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import credentials_for, simple_request
+
+
+@pytest.fixture(params=["builtin", "aiohttp"])
+def upstream_http_client(request: pytest.FixtureRequest) -> UpstreamHttpClient:
+    """Every test here runs on the lean builtin transport and on aiohttp."""
+    return request.param
 
 
 async def test_first_event_of_a_burst_comes_after_a_few_frames(

@@ -103,8 +103,7 @@ def _tasks(stack: LiveStack) -> int:
 def _idle_upstream_connections(stack: LiveStack) -> int:
     """Keep-alive connections parked in the gateway's upstream pool. Each is legitimately open:
     two sockets in this process (gateway end, simulator end) and one simulator handler task."""
-    session = stack.app.state.services.client._session
-    return sum(len(conns) for conns in session.connector._conns.values())
+    return stack.app.state.services.client.idle_connections()
 
 
 async def _settled(stack: LiveStack) -> dict[str, int]:
