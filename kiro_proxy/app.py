@@ -16,7 +16,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from kiro_proxy import __version__
-from kiro_proxy.admin.routes import install_admin
+from kiro_proxy.admin.routes import install_admin, start_admin
 from kiro_proxy.api import anthropic_routes, common_routes, openai_routes, relay
 from kiro_proxy.api.cors import ModelApiCORS
 from kiro_proxy.api.errors import error_response, flavour_for_path
@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = await create_runtime(settings, client)
         observability.attach(runtime, client)
         unsubscribe = config_file.subscribe(runtime_listener(runtime))
+        await start_admin(app, runtime)  # sessions, login throttle, settings: shared by workers
         app.state.services = Services(settings=settings, client=client, runtime=runtime)
         await relay.warm_up()  # the first request no longer loads the tokenizer (api/relay.py)
         try:

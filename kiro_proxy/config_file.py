@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,8 +162,7 @@ class ConfigFile:
         try:
             candidate = Settings.model_validate({**settings.model_dump(), **names})
         except ValidationError as exc:
-            problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-            raise ConfigError("invalid setting: " + "; ".join(problems)) from exc
+            raise ConfigError(_problems(exc)) from exc
         changed = {
             n: getattr(candidate, n) for n in names if getattr(candidate, n) != getattr(settings, n)
         }
@@ -177,13 +176,43 @@ class ConfigFile:
             for name, value in changed.items():
                 setattr(settings, name, value)
         keys = frozenset(changed)
-        for listener in list(self._listeners):
-            listener(settings, keys)
+        self._notify(settings, keys)
         return SettingsUpdate(
             changed=changed,
             restart_required=tuple(sorted(keys & RESTART_REQUIRED)),
             overridden_by_env=tuple(sorted(n for n in keys if _set_in_env(n))),
         )
+
+    def reload(self, settings: Settings, names: Iterable[str]) -> frozenset[str]:
+        """Another worker process changed `names` through `update`: take their values from the
+        file into the live `settings` and notify subscribers, as `update` did over there.
+        Returns the names whose value changed here."""
+        data = self.read()
+        values = {n: data[camel(n)] for n in names if n not in NOT_UPDATABLE and camel(n) in data}
+        unknown = sorted(n for n in values if n not in Settings.model_fields)
+        if unknown:
+            raise ConfigError(f"not a setting that can be changed here: {', '.join(unknown)}")
+        try:
+            candidate = Settings.model_validate({**settings.model_dump(), **values})
+        except ValidationError as exc:
+            raise ConfigError(f"{self.path}: {_problems(exc)}") from exc
+        changed = frozenset(n for n in values if getattr(candidate, n) != getattr(settings, n))
+        with self._lock:
+            for name in changed:
+                setattr(settings, name, getattr(candidate, name))
+        if changed:
+            self._notify(settings, changed)
+        return changed
+
+    def _notify(self, settings: Settings, changed: frozenset[str]) -> None:
+        for listener in list(self._listeners):
+            listener(settings, changed)
+
+
+def _problems(exc: ValidationError) -> str:
+    # Field and reason only: the rejected value may be a secret (a proxy URL with a password).
+    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return "invalid setting: " + "; ".join(problems)
 
 
 def _default(name: str) -> Any:

@@ -12,10 +12,9 @@ drains its requests in flight, as a single process does), and the parent exits o
 stopped; a worker that dies is replaced, unless it failed during start-up (then everything
 stops, as the next one would fail the same way).
 
-Not shared yet (per worker, in memory): admin sessions and the login throttle (admin/session.py)
-and run-time settings changed in the admin panel (applied by the worker that answered). With
-several workers an admin login holds only on that worker's connections; run the admin panel
-through a single worker (or behind session affinity) until sessions move to the database.
+The admin panel's state is shared the same way: sessions and the login throttle are in the
+database (admin/session.py, admin/throttle.py), and a setting changed through one worker is
+announced there and taken in by the others within about a second (admin/settings_sync.py).
 """
 
 from __future__ import annotations

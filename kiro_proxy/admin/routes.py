@@ -1,12 +1,15 @@
 """The admin panel: static files at /admin and the admin API under /admin/api.
 
-`install_admin(app, settings)` is the one call app.py makes. It also sets up the admin password
-(and prints a generated one once), so it runs when the app is created, before serving.
+`install_admin(app, settings)` runs when the app is created, before serving: it also sets up the
+admin password (and prints a generated one once). `start_admin(app, runtime)` runs at start-up
+once the database is open: sessions and the login throttle live there (shared by every worker
+process), and settings changed through another worker are taken in about once a second.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -23,8 +26,12 @@ from kiro_proxy.admin import (
     settings_routes,
 )
 from kiro_proxy.admin.session import AdminAuth, ConfigFilePasswordStore
-from kiro_proxy.config_file import ConfigFile
+from kiro_proxy.admin.settings_sync import SettingsSync
+from kiro_proxy.config_file import ConfigFile, runtime_listener
 from kiro_proxy.settings import Settings
+
+if TYPE_CHECKING:
+    from kiro_proxy.pool.runtime import PoolRuntime
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -93,3 +100,18 @@ def install_admin(app: FastAPI, settings: Settings, *, auth: AdminAuth | None = 
     app.mount(
         "/admin/static", _PanelHeaders(StaticFiles(directory=STATIC_DIR)), name="admin-static"
     )
+
+
+async def start_admin(app: FastAPI, runtime: PoolRuntime) -> SettingsSync:
+    """Start-up, once the pool runtime (and its database) is up."""
+    auth: AdminAuth = app.state.admin_auth
+    auth.attach(runtime.database)
+    config = getattr(app.state, "config_file", None)
+    if not isinstance(config, ConfigFile):  # an app without the shared file (admin tests)
+        config = ConfigFile(runtime.settings.config_path)
+        config.subscribe(runtime_listener(runtime))
+    sync = SettingsSync(runtime.shared, config, runtime.settings)
+    await sync.start()
+    app.state.settings_sync = sync
+    runtime.jobs.every("settings-sync", runtime.intervals.state_flush, sync.check)
+    return sync

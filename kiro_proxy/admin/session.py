@@ -4,6 +4,7 @@ Kiro-Go sends the plaintext password with every call and remembers it in localSt
 client-side 72-hour check (protocol doc §9.2, §10 item 19). Here the browser only ever holds an
 opaque, HttpOnly, SameSite=Strict session cookie whose 72-hour lifetime the server enforces,
 every change needs a CSRF token in a header, and wrong passwords are throttled per client IP.
+Sessions and throttle records are in the database, shared by every worker process.
 
 `require_admin` is the FastAPI dependency every admin route (ours and auth_routes.py) uses.
 """
@@ -17,12 +18,12 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from kiro_proxy.admin.common import ServiceUnavailable
 from kiro_proxy.admin.passwords import (
     generate_password,
     hash_password,
@@ -33,11 +34,15 @@ from kiro_proxy.admin.passwords import (
 from kiro_proxy.admin.throttle import LoginThrottle
 from kiro_proxy.config_file import ConfigFile
 from kiro_proxy.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError
+from kiro_proxy.store.admin_sessions import AdminSession, AdminSessionRepository
+from kiro_proxy.store.database import Database
 
 SESSION_COOKIE = "kiro_admin_session"
 CSRF_HEADER = "x-csrf-token"
 SESSION_LIFETIME_SECONDS = 72 * 3600
 MAX_SESSIONS = 1000
+# How long a worker trusts a session it has read from the database before reading it again.
+SESSION_CACHE_SECONDS = 1.0
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -76,15 +81,6 @@ class MemoryPasswordStore:
         self.encoded = encoded
 
 
-@dataclass(slots=True)
-class AdminSession:
-    key: str  # sha256 of the cookie value: the raw token is never kept server-side
-    csrf_token: str
-    created_at: float
-    expires_at: float
-    address: str
-
-
 class LoginThrottled(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many wrong passwords: try again in {retry_after} s")
@@ -109,7 +105,13 @@ def _print_once(message: str) -> None:
 
 
 class AdminAuth:
-    """The admin password, the live sessions and the login throttle of one gateway process."""
+    """The admin password, the sessions and the login throttle.
+
+    Sessions and throttle records live in the database (attached at start-up with `attach`),
+    so that every worker process honours every login, logout and wrong password. A worker
+    keeps a session it has just checked for up to SESSION_CACHE_SECONDS, so a logout or a
+    password change made through another worker holds here within that time.
+    """
 
     def __init__(
         self,
@@ -117,13 +119,15 @@ class AdminAuth:
         *,
         env_password: str | None = None,
         clock: Callable[[], float] = time.time,
-        throttle: LoginThrottle | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         announce: Callable[[str], None] = _print_once,
     ) -> None:
         self._store = store
         self._clock = clock
-        self.throttle = throttle or LoginThrottle()
-        self._sessions: dict[str, AdminSession] = {}
+        self._monotonic = monotonic
+        self._repo: AdminSessionRepository | None = None
+        self._throttle: LoginThrottle | None = None
+        self._cache: dict[str, tuple[AdminSession, float]] = {}
         self.password_from_env = bool(env_password)
         self.generated_password = False
         if env_password:
@@ -148,22 +152,46 @@ class AdminAuth:
                 "  Settings page, or set ADMIN_PASSWORD.\n"
             )
 
+    def attach(self, database: Database) -> None:
+        """Start-up, once the database is open: keep sessions and throttle records there."""
+        self._repo = AdminSessionRepository(database)
+        self._throttle = LoginThrottle(database, clock=self._clock)
+        self._cache.clear()
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        if self._throttle is None:
+            raise ServiceUnavailable("the gateway is still starting: try again in a moment")
+        return self._throttle
+
+    @property
+    def _sessions(self) -> AdminSessionRepository:
+        if self._repo is None:
+            raise ServiceUnavailable("the gateway is still starting: try again in a moment")
+        return self._repo
+
     # --- login / sessions -------------------------------------------------------------------
 
     async def login(self, password: str, address: str) -> tuple[AdminSession, str]:
         """Returns the new session and the cookie value; raises LoginThrottled / WrongPassword."""
-        wait = self.throttle.retry_after(address)
+        wait = await self.throttle.retry_after(address)
         if wait > 0:
             raise LoginThrottled(wait)
         # scrypt is deliberately slow (~0.2 s): keep it off the event loop.
-        ok = await asyncio.to_thread(verify_password, password, self._hash)
-        if not ok:
-            raise WrongPassword(self.throttle.failure(address))
-        self.throttle.success(address)
-        return self._new_session(address)
+        if not await asyncio.to_thread(self._verify, password):
+            raise WrongPassword(await self.throttle.failure(address))
+        await self.throttle.success(address)
+        return await self._new_session(address)
 
-    def _new_session(self, address: str) -> tuple[AdminSession, str]:
-        self._purge()
+    def _verify(self, password: str) -> bool:
+        # Another worker may have changed the password: the stored hash is the current one.
+        if not self.password_from_env:
+            stored = self._store.load_hash()
+            if stored and is_password_hash(stored):
+                self._hash = stored
+        return verify_password(password, self._hash)
+
+    async def _new_session(self, address: str) -> tuple[AdminSession, str]:
         token = secrets.token_urlsafe(32)
         now = self._clock()
         session = AdminSession(
@@ -173,34 +201,38 @@ class AdminAuth:
             expires_at=now + SESSION_LIFETIME_SECONDS,
             address=address,
         )
-        self._sessions[session.key] = session
-        while len(self._sessions) > MAX_SESSIONS:  # oldest first (dicts keep insertion order)
-            del self._sessions[next(iter(self._sessions))]
+        await self._sessions.add(session, now=now, max_sessions=MAX_SESSIONS)
         return session, token
 
-    def session_for(self, token: str | None) -> AdminSession | None:
+    async def session_for(self, token: str | None) -> AdminSession | None:
         if not token:
             return None
         key = _session_key(token)
-        session = self._sessions.get(key)
-        if session is None:
-            return None
+        checked = self._monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and checked - cached[1] < SESSION_CACHE_SECONDS:
+            session = cached[0]
+        else:
+            found = await self._sessions.get(key)
+            if found is None:
+                self._cache.pop(key, None)
+                return None
+            session = found
+            if len(self._cache) >= MAX_SESSIONS:
+                self._cache.clear()
+            self._cache[key] = (session, checked)
         if self._clock() >= session.expires_at:
-            del self._sessions[key]
+            self._cache.pop(key, None)
+            await self._sessions.delete(key)
             return None
         return session
 
-    def logout(self, session: AdminSession) -> None:
-        self._sessions.pop(session.key, None)
+    async def logout(self, session: AdminSession) -> None:
+        self._cache.pop(session.key, None)
+        await self._sessions.delete(session.key)
 
-    def session_count(self) -> int:
-        self._purge()
-        return len(self._sessions)
-
-    def _purge(self) -> None:
-        now = self._clock()
-        for key in [k for k, s in self._sessions.items() if now >= s.expires_at]:
-            del self._sessions[key]
+    async def session_count(self) -> int:
+        return await self._sessions.count_live(self._clock())
 
     # --- password change --------------------------------------------------------------------
 
@@ -213,7 +245,7 @@ class AdminAuth:
                 "the admin password comes from the ADMIN_PASSWORD environment variable: "
                 "change it there and restart"
             )
-        if not await asyncio.to_thread(verify_password, current, self._hash):
+        if not await asyncio.to_thread(self._verify, current):
             raise PermissionDeniedError("the current password is not correct")
         problem = password_problem(new)
         if problem:
@@ -221,8 +253,9 @@ class AdminAuth:
         encoded = await asyncio.to_thread(hash_password, new)
         self._store.save_hash(encoded)
         self._hash = encoded
-        self._sessions.clear()
-        return self._new_session(session.address)
+        self._cache.clear()
+        await self._sessions.delete_all()
+        return await self._new_session(session.address)
 
 
 def client_address(request: Request) -> str:
@@ -247,7 +280,7 @@ def _same_origin(request: Request) -> bool:
 
 async def require_admin(request: Request) -> AdminSession:
     """FastAPI dependency: a valid admin session, and for changes a matching CSRF header."""
-    session = admin_auth(request).session_for(request.cookies.get(SESSION_COOKIE))
+    session = await admin_auth(request).session_for(request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise AuthenticationError("not logged in to the admin panel (or the session expired)")
     if request.method not in _SAFE_METHODS:

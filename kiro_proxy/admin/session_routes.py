@@ -99,7 +99,7 @@ async def login(request: Request) -> Response:
 async def logout(
     request: Request, session: Annotated[AdminSession, Depends(require_admin)]
 ) -> Response:
-    admin_auth(request).logout(session)
+    await admin_auth(request).logout(session)
     response = json_response({"success": True})
     response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict")
     return response
@@ -108,7 +108,7 @@ async def logout(
 @router.get("/session")
 async def current_session(request: Request) -> Response:
     """The panel asks this on load: logged in (with the CSRF token) or not; never a 401."""
-    session = admin_auth(request).session_for(request.cookies.get(SESSION_COOKIE))
+    session = await admin_auth(request).session_for(request.cookies.get(SESSION_COOKIE))
     if session is None:
         return json_response({"authenticated": False, "version": __version__})
     return json_response(_session_body(request, session))

@@ -1,4 +1,5 @@
-"""Run-time settings: read and change (persisted to config.json through ConfigFile.update)."""
+"""Run-time settings: read and change (persisted to config.json through ConfigFile.update, then
+announced to the other worker processes: admin/settings_sync.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kiro_proxy.admin.common import json_response, services_of
+from kiro_proxy.admin.common import ServiceUnavailable, json_response, services_of
 from kiro_proxy.admin.session import admin_auth, require_admin
+from kiro_proxy.admin.settings_sync import SettingsSync
 from kiro_proxy.config_file import ConfigFile, runtime_listener
 from kiro_proxy.errors import InvalidRequestError
 from kiro_proxy.settings import ConfigError, Settings
@@ -46,6 +48,13 @@ def config_file_of(request: Request) -> tuple[ConfigFile, bool]:
     if isinstance(shared, ConfigFile):
         return shared, True
     return ConfigFile(services_of(request).settings.config_path), False
+
+
+def settings_sync_of(request: Request) -> SettingsSync:
+    sync = getattr(request.app.state, "settings_sync", None)
+    if sync is None:
+        raise ServiceUnavailable("the gateway is still starting: try again in a moment")
+    return sync  # type: ignore[no-any-return]
 
 
 def settings_json(settings: Settings) -> dict[str, Any]:
@@ -100,6 +109,7 @@ async def put_settings(request: Request, body: dict[str, Any]) -> Response:
         runtime_listener(services.runtime)(services.settings, frozenset(update.changed))
     if update.changed:
         log.info("admin changed settings: %s", ", ".join(sorted(update.changed)))
+        await settings_sync_of(request).announce(update.changed)
     return json_response(
         {
             "success": True,

@@ -119,3 +119,32 @@ class SettingRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)  # JSON
     updated_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AdminSessionRow(Base):
+    """A logged-in admin panel session, shared by every worker process. `key` is the sha256 of
+    the cookie value: the token itself is never stored."""
+
+    __tablename__ = "admin_sessions"
+    __table_args__ = (
+        Index("ix_admin_sessions_expires_at", "expires_at"),
+        Index("ix_admin_sessions_created_at", "created_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf_token: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(128))
+
+
+class LoginFailureRow(Base):
+    """Wrong admin passwords from one client address (the login throttle of every worker)."""
+
+    __tablename__ = "admin_login_failures"
+    __table_args__ = (Index("ix_admin_login_failures_last_failure", "last_failure"),)
+
+    address: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    last_failure: Mapped[float] = mapped_column(Float, default=0.0)

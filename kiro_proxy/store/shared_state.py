@@ -188,24 +188,29 @@ class SharedStateRepository:
             stored = self._accounts.to_account(row) if row is not None else None  # type: ignore[arg-type]
             yield TokenLease(connection, self._accounts, stored)
 
-    @contextlib.asynccontextmanager
-    async def _locked(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that may write, begun so that it holds the lock it needs: SQLite takes
-        the database write lock at BEGIN IMMEDIATE (a deferred transaction that reads first
-        could fail to upgrade later); PostgreSQL locks rows with the caller's FOR UPDATE."""
-        sqlite = self._db.dialect == "sqlite"
-        async with contextlib.AsyncExitStack() as stack:
-            if sqlite:
-                await stack.enter_async_context(self._db.write_lock)
-            connection = await stack.enter_async_context(self._db.engine.connect())
-            if sqlite:
-                await _begin_immediate(connection)
-            try:
-                yield connection
-            except BaseException:
-                await connection.rollback()
-                raise
-            await connection.commit()
+    def _locked(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return write_transaction(self._db)
+
+
+@contextlib.asynccontextmanager
+async def write_transaction(database: Database) -> AsyncIterator[AsyncConnection]:
+    """A transaction that may write, begun so that it holds the lock it needs: SQLite takes the
+    database write lock at BEGIN IMMEDIATE (a deferred transaction that reads first could fail
+    to upgrade later); PostgreSQL locks rows with the caller's FOR UPDATE. Commits when the
+    block ends normally, rolls back on an exception."""
+    sqlite = database.dialect == "sqlite"
+    async with contextlib.AsyncExitStack() as stack:
+        if sqlite:
+            await stack.enter_async_context(database.write_lock)
+        connection = await stack.enter_async_context(database.engine.connect())
+        if sqlite:
+            await _begin_immediate(connection)
+        try:
+            yield connection
+        except BaseException:
+            await connection.rollback()
+            raise
+        await connection.commit()
 
 
 async def _begin_immediate(connection: AsyncConnection) -> None:

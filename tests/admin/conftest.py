@@ -10,8 +10,8 @@ import pytest
 from admin_helpers import PASSWORD, AdminEnv, Clock, admin_test_app
 
 from kiro_proxy.admin.passwords import hash_password
+from kiro_proxy.admin.routes import start_admin
 from kiro_proxy.admin.session import AdminAuth, MemoryPasswordStore
-from kiro_proxy.admin.throttle import LoginThrottle
 from kiro_proxy.api.services import Services
 from kiro_proxy.pool.jobs import JobIntervals
 from kiro_proxy.pool.runtime import create_runtime
@@ -52,10 +52,10 @@ async def admin_env(tmp_path: Path) -> AsyncIterator[AdminEnv]:
         MemoryPasswordStore(hash_password(PASSWORD, n=2**10)),
         env_password=None,
         clock=clock,
-        throttle=LoginThrottle(clock=clock),
         announce=lambda _message: None,
     )
     app = admin_test_app(settings, auth)
+    await start_admin(app, runtime)  # sessions and login throttle in the runtime's database
     app.state.services = Services(settings=settings, client=client, runtime=runtime)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as http:

@@ -8,14 +8,17 @@ import orjson
 import pytest
 from admin_helpers import PASSWORD, AdminEnv
 
+from kiro_proxy.admin.common import ServiceUnavailable
 from kiro_proxy.admin.passwords import hash_password, is_password_hash, verify_password
 from kiro_proxy.admin.session import (
     SESSION_LIFETIME_SECONDS,
     AdminAuth,
     ConfigFilePasswordStore,
     MemoryPasswordStore,
+    WrongPassword,
 )
 from kiro_proxy.config_file import ConfigFile
+from kiro_proxy.store.database import open_database
 
 
 def test_first_run_generates_a_random_password_printed_once(tmp_path: Path) -> None:
@@ -47,12 +50,21 @@ def test_plaintext_kiro_go_password_is_replaced_by_a_hash(tmp_path: Path) -> Non
     assert verify_password("old-plain", data["password"])
 
 
-async def test_env_password_wins_and_cannot_be_changed_in_the_panel() -> None:
+async def test_env_password_wins_and_cannot_be_changed_in_the_panel(tmp_path: Path) -> None:
     store = MemoryPasswordStore(hash_password("stored-password", n=2**10))
     auth = AdminAuth(store, env_password="from-env-password", announce=lambda _m: None)
-    session, _ = await auth.login("from-env-password", "1.2.3.4")
-    with pytest.raises(Exception, match="ADMIN_PASSWORD"):
-        await auth.change_password(session, "from-env-password", "something-new-123")
+    database = await open_database(f"sqlite:///{tmp_path / 'kiro-proxy.db'}")
+    try:
+        with pytest.raises(ServiceUnavailable):  # before start-up attached the database
+            await auth.login("from-env-password", "1.2.3.4")
+        auth.attach(database)
+        with pytest.raises(WrongPassword):
+            await auth.login("stored-password", "1.2.3.4")
+        session, _ = await auth.login("from-env-password", "1.2.3.4")
+        with pytest.raises(Exception, match="ADMIN_PASSWORD"):
+            await auth.change_password(session, "from-env-password", "something-new-123")
+    finally:
+        await database.close()
 
 
 async def test_wrong_then_right_password_and_cookie_flags(admin_env: AdminEnv) -> None:
@@ -108,7 +120,7 @@ async def test_session_expires_after_72_hours_on_the_server(logged_in: AdminEnv)
     assert (await logged_in.http.get("/admin/api/accounts")).status_code == 200
     logged_in.clock.now += 10
     assert (await logged_in.http.get("/admin/api/accounts")).status_code == 401
-    assert logged_in.auth.session_count() == 0
+    assert await logged_in.auth.session_count() == 0
 
 
 async def test_logout_ends_the_session_server_side(logged_in: AdminEnv) -> None:
@@ -134,7 +146,7 @@ async def test_login_throttling_backs_off_per_address(admin_env: AdminEnv) -> No
     assert (await admin_env.login()).status_code == 429
     admin_env.clock.now += 2
     assert (await admin_env.login()).status_code == 200
-    assert admin_env.auth.throttle.failures("127.0.0.1") == 0
+    assert await admin_env.auth.throttle.failures("127.0.0.1") == 0
 
 
 async def test_password_change_logs_out_other_sessions(logged_in: AdminEnv) -> None:
@@ -152,7 +164,7 @@ async def test_password_change_logs_out_other_sessions(logged_in: AdminEnv) -> N
     )
     assert ok.status_code == 200
     logged_in.csrf = ok.json()["csrfToken"]
-    assert logged_in.auth.session_for(other[1]) is None
+    assert await logged_in.auth.session_for(other[1]) is None
     assert (await logged_in.http.get("/admin/api/accounts")).status_code == 200
     await logged_in.call("POST", "/admin/api/logout")
     assert (await logged_in.login(PASSWORD)).status_code == 401

@@ -46,7 +46,7 @@ async def test_migrations_are_idempotent_and_wal_on_sqlite(database_url: str) ->
         await db.migrate()  # second run: nothing to do
         async with db.engine.connect() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-            assert version == "0001"
+            assert version == "0002"
             if db.dialect == "sqlite":
                 mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
                 assert mode == "wal"
