@@ -23,7 +23,9 @@ for them, once:
 What it leaves to the full stack: every other method and path, requests with an `Origin` header
 (browsers: CORS answers and preflights stay with the CORS middleware), and apps mounted under a
 root path. The FastAPI app's body-size limit (`max_body_size`) is off; the 413 comes from the
-endpoints' own `read_body`, which behaves the same on both paths.
+endpoints' own `read_body`, which behaves the same on both paths. FastAPI's native OpenTelemetry
+(active only when a tracer/meter/logger provider is configured; kiro-proxy configures none) does
+not see fast-path requests.
 """
 
 from __future__ import annotations

@@ -20,11 +20,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from ops_harness import SimulatedUpstream
 from starlette.types import ASGIApp, Message
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from kiro_proxy.app import Gateway, create_app
+from kiro_proxy.graceful import GracefulServer
 from kiro_proxy.settings import load_settings
 from kiro_proxy.simulator.script import Reply, Stall, Text
 
@@ -233,6 +236,9 @@ async def test_disconnect_mid_stream_on_the_fast_path_cancels_and_is_logged(
     first_words = asyncio.Event()
     sent: list[Message] = []
     requested = False
+    # Shutdown finds the tracker through the `.app` chain (uvicorn wraps the app in middleware).
+    server = GracefulServer(uvicorn.Config(ProxyHeadersMiddleware(gateway)), grace_seconds=1)
+    in_flight: list[int] = []
 
     async def receive() -> Message:
         nonlocal requested
@@ -245,6 +251,7 @@ async def test_disconnect_mid_stream_on_the_fast_path_cancels_and_is_logged(
     async def send(message: Message) -> None:
         sent.append(message)
         if b"first words" in message.get("body", b""):
+            in_flight.append(server._in_flight())
             first_words.set()
 
     scope = {
@@ -265,6 +272,8 @@ async def test_disconnect_mid_stream_on_the_fast_path_cancels_and_is_logged(
     await asyncio.wait_for(gateway(scope, receive, send), timeout=5)
     assert time.monotonic() - started < 2  # not the idle timeout: the disconnect ended it
     assert sent[0]["status"] == 200
+    assert in_flight == [1]  # the open stream is what a graceful stop would wait for
+    assert server._in_flight() == 0
     request_id = dict(sent[0]["headers"])[b"x-request-id"].decode()
     assert not any(m.get("more_body") is False for m in sent)  # the stream was cut, not ended
     (record,) = [r for r in caplog.records if r.name == "kiro_proxy.access"]
