@@ -115,6 +115,7 @@ def _as_async(handler: Callable[..., Any]) -> Handler:
 class ModelFastPath:
     def __init__(self, app: ASGIApp, routes: Iterable[Route], observer: RequestObserver) -> None:
         self._app = app
+        self._router = getattr(app, "router", None)
         self._observer = observer
         self._routes: dict[str, Route] = {}
         for route in routes:
@@ -154,7 +155,7 @@ class ModelFastPath:
         self, route: Route, incoming_id: bytes | None, scope: Scope, receive: Receive, send: Send
     ) -> None:
         scope["app"] = self._app
-        scope["router"] = getattr(self._app, "router", None)
+        scope["router"] = self._router
         scope["endpoint"] = route.endpoint
         scope["path_params"] = {}
         scope["route"] = route
