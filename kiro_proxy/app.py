@@ -13,13 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kiro_proxy import __version__
 from kiro_proxy.admin.routes import install_admin, start_admin
 from kiro_proxy.api import anthropic_routes, common_routes, openai_routes, relay
 from kiro_proxy.api.cors import ModelApiCORS
 from kiro_proxy.api.errors import error_response, flavour_for_path
+from kiro_proxy.api.fast_path import ModelFastPath
 from kiro_proxy.api.openapi import install_openapi
 from kiro_proxy.api.services import Services
 from kiro_proxy.config_file import ConfigFile, runtime_listener
@@ -52,7 +53,32 @@ def build_client(settings: Settings) -> KiroClient:
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
+class Gateway(FastAPI):
+    """The FastAPI app, with the model routes served by `ModelFastPath` ahead of the
+    middleware stack (api/fast_path.py); every other request goes through the stack."""
+
+    fast_path: ModelFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast_path = self.fast_path
+        if fast_path is not None:
+            matched = fast_path.match(scope)
+            if matched is not None:
+                if self.middleware_stack is None:
+                    self.middleware_stack = self.build_middleware_stack()
+                await fast_path.serve(matched[0], matched[1], scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Built once, at the first request: the fast path takes the same exception handlers.
+        stack = super().build_middleware_stack()
+        if self.fast_path is not None:
+            self.fast_path.bind_exception_handlers(self.exception_handlers)
+        return stack
+
+
+def create_app(settings: Settings) -> Gateway:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # First run: create data/config.json (Kiro-Go's fields, hashed password, mode 0600).
@@ -75,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     observability = Observability()
     config_file = ConfigFile(settings.config_path)
-    app = FastAPI(
+    app = Gateway(
         title="kiro-proxy",
         version=__version__,
         lifespan=lifespan,
@@ -97,9 +123,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(openai_routes.router)
     app.include_router(common_routes.router)
     install_admin(app, settings)  # /admin panel and /admin/api (kiro_proxy/admin)
-    _install_fast_model_routes(app)
+    fast_routes = _install_fast_model_routes(app)
     _install_error_handlers(app)
     install_openapi(app)  # request/response schemas and security schemes (api/openapi.py)
+    app.fast_path = ModelFastPath(app, fast_routes, observability.observer)
     return app
 
 
@@ -114,13 +141,15 @@ class _PlainRoute(Route):
         return match, child_scope
 
 
-def _install_fast_model_routes(app: FastAPI) -> None:
+def _install_fast_model_routes(app: FastAPI) -> list[_PlainRoute]:
     """The model routes again as plain Starlette routes, matched before everything else.
 
     They take the raw Request and parse bodies themselves, so FastAPI's request handler
     (dependency solving, nested router dispatch) adds nothing but cost: about a sixth of a
     short request's CPU time in the profile (`kiro-proxy bench`). The FastAPI routes stay
     registered for the OpenAPI document; errors still reach the same exception handlers.
+    Requests the fast path (api/fast_path.py) leaves to the stack, those from browsers above
+    all, are served by these routes.
     """
     fast = [
         _PlainRoute(route.path, route.endpoint, methods=sorted(route.methods))
@@ -129,6 +158,7 @@ def _install_fast_model_routes(app: FastAPI) -> None:
         if isinstance(route, APIRoute)
     ]
     app.router.routes[0:0] = fast
+    return fast
 
 
 def _install_error_handlers(app: FastAPI) -> None:

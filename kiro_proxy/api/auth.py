@@ -1,4 +1,9 @@
-"""Client API-key check for the model routes (x-api-key or Authorization: Bearer)."""
+"""Client API-key check for the model routes (x-api-key or Authorization: Bearer).
+
+The key is found with one pass over the raw ASGI headers instead of two `request.headers`
+lookups (each builds or scans Starlette's Headers and decodes): this runs on every model
+request, before any translation work.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,28 @@ from starlette.requests import Request
 from kiro_proxy.api.services import Services
 from kiro_proxy.errors import AuthenticationError
 
+_API_KEY_HEADER = b"x-api-key"
+_AUTHORIZATION_HEADER = b"authorization"
+
 
 def presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key.strip()
-    authorization = request.headers.get("authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    """The x-api-key value if one is given (non-empty), else an `Authorization: Bearer` token.
+    As with `request.headers.get`, the first header of each name counts."""
+    api_key: bytes | None = None
+    authorization: bytes | None = None
+    for name, value in request.scope["headers"]:
+        if name == _API_KEY_HEADER:
+            if api_key is None:
+                api_key = value
+        elif name == _AUTHORIZATION_HEADER and authorization is None:
+            authorization = value
+    if api_key:
+        return api_key.decode("latin-1").strip()
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
     return None
 
 

@@ -23,6 +23,7 @@ from kiro_proxy.observability.metrics import CONTENT_TYPE, Metrics
 from kiro_proxy.observability.middleware import (
     ObservabilityMiddleware,
     RequestInfo,
+    RequestObserver,
     RequestTracker,
 )
 from kiro_proxy.observability.redaction import known_secrets, redact
@@ -32,6 +33,7 @@ __all__ = [
     "Observability",
     "ObservabilityMiddleware",
     "RequestInfo",
+    "RequestObserver",
     "RequestTracker",
     "known_secrets",
     "redact",
@@ -43,12 +45,14 @@ class Observability:
     def __init__(self) -> None:
         self.metrics = Metrics()
         self.tracker = RequestTracker()
+        # Shared by the middleware and the model routes' fast path (api/fast_path.py).
+        self.observer = RequestObserver(metrics=self.metrics, tracker=self.tracker)
         # Read at scrape time: no per-request cost.
         self.metrics.in_flight.set_function(lambda: len(self.tracker))
 
     def install(self, app: FastAPI) -> None:
         """Outermost middleware (so it times and logs everything) plus `GET /metrics`."""
-        app.add_middleware(ObservabilityMiddleware, metrics=self.metrics, tracker=self.tracker)
+        app.add_middleware(ObservabilityMiddleware, observer=self.observer)
         metrics = self.metrics
 
         async def metrics_endpoint(request: Request) -> Response:

@@ -3,6 +3,10 @@
 Pure ASGI on purpose: Starlette's BaseHTTPMiddleware runs the endpoint in a separate task and
 pipes the body through a memory stream, which costs tens of microseconds per request and
 interferes with streaming responses. This wraps `send` once and does constant work per request.
+
+The bookkeeping itself lives in `RequestObserver`, shared with the model routes' fast path
+(api/fast_path.py), which serves those routes without this middleware but must give them the
+very same id, tracking, metrics and log line.
 """
 
 from __future__ import annotations
@@ -64,10 +68,15 @@ class RequestIds:
         return f"{self._prefix}{next(self._counter):016x}"
 
 
+def valid_request_id(value: bytes) -> str | None:
+    """A caller's x-request-id value as the request's id, or None when it is not plain."""
+    return value.decode("ascii") if _VALID_ID.fullmatch(value) else None
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
-            return value.decode("ascii") if _VALID_ID.fullmatch(value) else None
+            return valid_request_id(value)
     return None
 
 
@@ -77,54 +86,38 @@ def _route_label(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-class ObservabilityMiddleware:
+class RequestObserver:
+    """Per request: an id, an entry in the tracker while it runs, then the request metrics and
+    one access-log line. `begin` and `end` are all a serving layer calls."""
+
     def __init__(
         self,
-        app: ASGIApp,
         *,
         metrics: Metrics | None = None,
         tracker: RequestTracker | None = None,
         logger: logging.Logger = access_log,
     ) -> None:
-        self.app = app
         self.metrics = metrics
         self.tracker = tracker if tracker is not None else RequestTracker()
         self.logger = logger
         self._ids = RequestIds()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or self._ids.next()
+    def begin(self, scope: Scope, incoming_id: str | None) -> RequestInfo:
+        """Registers the request (under the caller's id when it gave a plain one) and puts the
+        id where routes read it: Starlette's `request.state` is `scope["state"]`."""
+        request_id = incoming_id or self._ids.next()
         info = RequestInfo(request_id)
-        # Starlette's `request.state` is this dict: routes read `request.state.request_id`.
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["request_info"] = info
         self.tracker.active[request_id] = info
-        status = 0
-        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        return info
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except BaseException:
-            if status == 0:
-                status = 500
-            raise
-        finally:
-            del self.tracker.active[request_id]
-            self._done(scope, info, status, time.perf_counter() - started)
-
-    def _done(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
+    def end(self, scope: Scope, info: RequestInfo, status: int, seconds: float) -> None:
+        active = self.tracker.active
+        # Two requests in flight may carry the same caller-supplied id: each removes only its own.
+        if active.get(info.request_id) is info:
+            del active[info.request_id]
         if self.metrics is not None:
             self.metrics.observe_request(_route_label(scope), info.model, status, seconds)
         logger = self.logger
@@ -150,3 +143,44 @@ class ObservabilityMiddleware:
                     **({"error_kind": info.error_kind} if info.error_kind else {}),
                 },
             )
+
+
+class ObservabilityMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics | None = None,
+        tracker: RequestTracker | None = None,
+        logger: logging.Logger = access_log,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self.app = app
+        self.observer = observer or RequestObserver(metrics=metrics, tracker=tracker, logger=logger)
+        self.tracker = self.observer.tracker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        observer = self.observer
+        info = observer.begin(scope, _incoming_request_id(scope))
+        status = 0
+        header = (REQUEST_ID_HEADER, info.request_id.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            if status == 0:
+                status = 500
+            raise
+        finally:
+            observer.end(scope, info, status, time.perf_counter() - started)
