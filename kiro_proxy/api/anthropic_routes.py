@@ -17,6 +17,7 @@ from kiro_proxy.api.images import resolve_remote_images
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.streaming import SSEResponse
 from kiro_proxy.errors import ProxyError
+from kiro_proxy.ids import random_hex_id
 from kiro_proxy.pool.dispatcher import UpstreamReply
 from kiro_proxy.translate.anthropic_request import (
     AnthropicRequest,
@@ -25,7 +26,6 @@ from kiro_proxy.translate.anthropic_request import (
 )
 from kiro_proxy.translate.anthropic_response import AnthropicMessageBuilder, AnthropicStreamRenderer
 from kiro_proxy.translate.assembler import ReplyAssembler
-from kiro_proxy.translate.ids import random_hex_id
 from kiro_proxy.translate.output import OutputEvent
 from kiro_proxy.translate.request_parsing import load_json_object, validate_model
 from kiro_proxy.translate.tokens import count_tokens

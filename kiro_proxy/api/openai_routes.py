@@ -17,7 +17,7 @@ from kiro_proxy.api.images import resolve_remote_images
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.sse import comment
 from kiro_proxy.api.streaming import SSEResponse
-from kiro_proxy.translate.ids import random_hex_id
+from kiro_proxy.ids import random_hex_id
 from kiro_proxy.translate.openai_request import openai_to_conversation, parse_openai_request
 from kiro_proxy.translate.openai_response import OpenAICompletionBuilder, OpenAIStreamRenderer
 

@@ -15,12 +15,12 @@ from typing import Protocol
 
 from kiro_proxy.api.services import Services
 from kiro_proxy.errors import ProxyError, UpstreamError
+from kiro_proxy.ids import random_uuid4
 from kiro_proxy.kiro.request import KiroRequest
 from kiro_proxy.pool.dispatcher import RequestContext, UpstreamReply
 from kiro_proxy.translate.assembler import ReplyAssembler, UpstreamStreamFailure
 from kiro_proxy.translate.claude_tokenizer import claude_encoding
 from kiro_proxy.translate.conversation import Conversation
-from kiro_proxy.translate.ids import random_uuid4
 from kiro_proxy.translate.kiro_request import build_kiro_request, conversation_id_for
 from kiro_proxy.translate.models import ModelResolver, ResolvedModel
 from kiro_proxy.translate.output import Finish, OutputEvent

@@ -12,6 +12,8 @@ import re
 import uuid
 from functools import lru_cache
 
+from kiro_proxy.ids import random_uuid4
+
 STREAMING_SDK_VERSION = "1.0.34"
 RUNTIME_SDK_VERSION = "1.0.0"
 OIDC_SDK_VERSION = "3.980.0"
@@ -107,7 +109,7 @@ def generate_headers(
         "x-amzn-kiro-agent-mode": agent_mode,
         "x-amz-user-agent": amz_user_agent,
         "user-agent": user_agent,
-        "amz-sdk-invocation-id": str(uuid.uuid4()),
+        "amz-sdk-invocation-id": random_uuid4(),  # unique per call, not secret (kiro_proxy/ids.py)
         "amz-sdk-request": "attempt=1; max=3",
         "authorization": f"Bearer {access_token}",
     }

@@ -1,7 +1,8 @@
 """Cheap random ids for the request path.
 
 `uuid.uuid4()` reads the kernel's random source and builds (and validates) a `UUID` object on
-every call: ~2.5 µs, twice per request (conversation id, request id). These ids need to be
+every call: ~2.5 µs, several times per request (conversation id, message id, the upstream
+call's amz-sdk-invocation-id). These ids need to be
 unique, not secret, so they come from the `random` module's generator instead (seeded from the
 OS at start-up, and reseeded by CPython in every forked worker, so workers never share a stream):
 ~0.5 µs each.

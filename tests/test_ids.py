@@ -6,7 +6,7 @@ import os
 import re
 import uuid
 
-from kiro_proxy.translate.ids import random_hex_id, random_uuid4
+from kiro_proxy.ids import random_hex_id, random_uuid4
 
 _CANONICAL_V4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
