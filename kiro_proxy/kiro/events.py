@@ -7,6 +7,7 @@ shapes (protocol doc §3.2); everything downstream works with these dataclasses.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,15 +15,19 @@ import orjson
 
 from kiro_proxy.kiro.eventstream import Frame
 
+# The per-chunk events (text, reasoning, tool fragments) are plain slotted dataclasses, the rest
+# frozen: a frozen dataclass's __init__ goes through object.__setattr__ per field, ~1,100 more
+# instructions per object (callgrind), paid on every streamed chunk. Nothing changes an event.
 
-@dataclass(slots=True, frozen=True)
+
+@dataclass(slots=True)
 class TextEvent:
     """A chunk of assistant text (`assistantResponseEvent`)."""
 
     text: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ReasoningTextEvent:
     """A chunk of native reasoning (`reasoningContentEvent` with `text`)."""
 
@@ -43,7 +48,7 @@ class RedactedReasoningEvent:
     data: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ToolUseEvent:
     """One fragment of a tool call (`toolUseEvent`).
 
@@ -146,7 +151,7 @@ def _message_of(frame: Frame) -> str:
                 return body[key]
     if not frame.payload:
         # Error frames may carry their text only in the `:error-message` header.
-        header = frame.headers.get(":error-message")
+        header = frame.block.headers.get(":error-message")
         return header if isinstance(header, str) else ""
     return frame.payload.decode("utf-8", "replace")
 
@@ -182,6 +187,16 @@ def _metadata_event(body: dict[str, Any]) -> MetadataEvent:
     )
 
 
+def _reasoning_event(body: dict[str, Any]) -> KiroEvent | None:
+    if isinstance(body.get("text"), str) and body["text"]:
+        return ReasoningTextEvent(body["text"])
+    if isinstance(body.get("signature"), str) and body["signature"]:
+        return ReasoningSignatureEvent(body["signature"])
+    if isinstance(body.get("redactedContent"), str):
+        return RedactedReasoningEvent(body["redactedContent"])
+    return None
+
+
 def _tool_use_event(body: dict[str, Any]) -> ToolUseEvent:
     raw_input = body.get("input", "")
     if isinstance(raw_input, str):
@@ -200,48 +215,63 @@ def _tool_use_event(body: dict[str, Any]) -> ToolUseEvent:
     )
 
 
-def event_from_frame(frame: Frame) -> KiroEvent | None:
-    """Interpret one frame. Returns None for frames that carry nothing to act on."""
-    message_type = frame.message_type or "event"
-    if message_type == "exception":
-        return ExceptionEvent(frame.exception_type or "UnknownException", _message_of(frame))
-    if message_type == "error":
-        return ErrorEvent(frame.error_code or "UnknownError", _message_of(frame))
+def _metering_event(body: dict[str, Any]) -> MeteringEvent | None:
+    usage = _number(body.get("usage"))
+    unit = body.get("unit")
+    if usage is not None:
+        return MeteringEvent(usage, unit if isinstance(unit, str) else "credit")
+    return None
 
-    event_type = frame.event_type or ""
+
+def _context_usage_event(body: dict[str, Any]) -> ContextUsageEvent | None:
+    pct = _number(body.get("contextUsagePercentage"))
+    return ContextUsageEvent(pct) if pct is not None else None
+
+
+# Event types with a JSON object payload → their interpretation (`assistantResponseEvent`, the
+# hot one, and `invalidStateEvent`, which needs the whole frame, are handled where this is used).
+_INTERPRETERS: dict[str, Callable[[dict[str, Any]], KiroEvent | None]] = {
+    "reasoningContentEvent": _reasoning_event,
+    "toolUseEvent": _tool_use_event,
+    "meteringEvent": _metering_event,
+    "contextUsageEvent": _context_usage_event,
+    "metadataEvent": _metadata_event,
+    "messageMetadataEvent": _metadata_event,
+}
+
+
+def event_from_frame(frame: Frame) -> KiroEvent | None:
+    """Interpret one frame. Returns None for frames that carry nothing to act on.
+
+    Hot path (once per Kiro event): the frame's kind comes from its header block as received,
+    text events are handled inline and the other event types through a dict.
+    """
+    block = frame.block
+    message_type = block.message_type
+    if message_type == "exception":
+        return ExceptionEvent(block.exception_type or "UnknownException", _message_of(frame))
+    if message_type == "error":
+        return ErrorEvent(block.error_code or "UnknownError", _message_of(frame))
+
+    event_type = block.event_type or ""
     if event_type in _IGNORED_EVENT_TYPES:
         return None
-    body = _json(frame.payload)
-    if body is None:
-        return UnknownEvent(event_type, frame.payload) if event_type else None
-
+    payload = frame.payload
+    try:
+        body = orjson.loads(payload) if payload else None
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        return UnknownEvent(event_type, payload) if event_type else None
     if event_type == "assistantResponseEvent":
         # Events carrying a follow-up prompt repeat earlier content (peers skip them).
         if "followupPrompt" in body:
             return None
         content = body.get("content")
         return TextEvent(content) if isinstance(content, str) and content else None
-    if event_type == "reasoningContentEvent":
-        if isinstance(body.get("text"), str) and body["text"]:
-            return ReasoningTextEvent(body["text"])
-        if isinstance(body.get("signature"), str) and body["signature"]:
-            return ReasoningSignatureEvent(body["signature"])
-        if isinstance(body.get("redactedContent"), str):
-            return RedactedReasoningEvent(body["redactedContent"])
-        return None
-    if event_type == "toolUseEvent":
-        return _tool_use_event(body)
-    if event_type == "meteringEvent":
-        usage = _number(body.get("usage"))
-        unit = body.get("unit")
-        if usage is not None:
-            return MeteringEvent(usage, unit if isinstance(unit, str) else "credit")
-        return None
-    if event_type == "contextUsageEvent":
-        pct = _number(body.get("contextUsagePercentage"))
-        return ContextUsageEvent(pct) if pct is not None else None
-    if event_type in ("metadataEvent", "messageMetadataEvent"):
-        return _metadata_event(body)
+    interpret = _INTERPRETERS.get(event_type)
+    if interpret is not None:
+        return interpret(body)
     if event_type == "invalidStateEvent":
         return ErrorEvent("InvalidState", _message_of(frame))
-    return UnknownEvent(event_type, frame.payload)
+    return UnknownEvent(event_type, payload)

@@ -91,6 +91,7 @@ class ReplyAssembler:
         self._tool_names = tool_name_map
         self._splitter = ThinkingTagSplitter() if thinking else None
         self._stops = StopSequenceMatcher(stop_sequences)
+        self._stopping = self._stops.active  # any stop sequences at all
         self._context_window = context_window
         self._estimated_input = estimated_input_tokens
         self._count = count_tokens or estimate_tokens
@@ -185,25 +186,40 @@ class ReplyAssembler:
         if text == self._last_chunk and len(text) >= MIN_DUPLICATE_CHUNK:
             return []
         self._last_chunk = text
+        out: list[OutputEvent]
+        if self._splitter is None and self._tool is None and not self._thinking_open:
+            # The common case, once per streamed chunk: plain text, no block to close first.
+            out = []
+            self._emit_text(text, out)
+            return out
         out = self._close_tool()
         if self._thinking_open and (self._splitter is None or not self._splitter.in_thinking):
             out += self._close_thinking()  # native reasoning ended without a signature
         pieces = self._splitter.feed(text) if self._splitter is not None else [TextDelta(text)]
         return out + self._route(pieces)
 
+    def _emit_text(self, text: str, out: list[OutputEvent]) -> bool:
+        """Pass text through the stop-sequence matcher and the output budget into `out`;
+        True when the reply is done (a stop sequence matched or max_tokens was reached)."""
+        if self._stopping:
+            text = self._stops.feed(text)
+        if text and self._max_output is not None:
+            text = self._clip(text)
+        if text:
+            self._produced.append(text)
+            out.append(TextDelta(text))
+        if self._budget_spent or self._stops.matched is not None:
+            self.done = True
+            out += self._close_thinking()
+            return True
+        return False
+
     def _route(self, pieces: Sequence[OutputEvent]) -> list[OutputEvent]:
         """Account for split pieces and pass text through the stop-sequence matcher."""
         out: list[OutputEvent] = []
         for piece in pieces:
             if isinstance(piece, TextDelta):
-                text = self._stops.feed(piece.text) if self._stops.active else piece.text
-                text = self._clip(text) if text else text
-                if text:
-                    self._produced.append(text)
-                    out.append(TextDelta(text))
-                if self._budget_spent or self._stops.matched is not None:
-                    self.done = True
-                    out += self._close_thinking()
+                if self._emit_text(piece.text, out):
                     return out
             elif isinstance(piece, ThinkingDelta):
                 thought = self._clip(piece.text)

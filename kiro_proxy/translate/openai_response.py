@@ -143,10 +143,17 @@ class OpenAIStreamRenderer(_DeltaPlanner):
         self._choice = self._head + b',"choices":[{"index":0,"delta":'
         # delta JSON goes between _choice and _close_chunk
         self._close_chunk = b',"logprobs":null,"finish_reason":null}]}\n\n'
+        # A content chunk is these two around the escaped text (hot path of `render`).
+        self._content_head = self._choice + b'{"content":'
+        self._content_tail = b"}" + self._close_chunk
         self._started = False
         self._out: list[bytes] = []
 
     def render(self, event: OutputEvent) -> bytes:
+        if isinstance(event, TextDelta) and self._started:
+            # Hot path, once per streamed chunk: the same bytes as `_content`, one concatenation.
+            text = event.text
+            return self._content_head + orjson.dumps(text) + self._content_tail if text else b""
         if not self._started:
             self._started = True
             self._delta(b'{"role":"assistant","content":""}')
@@ -169,7 +176,7 @@ class OpenAIStreamRenderer(_DeltaPlanner):
         self._out.append(self._choice + delta_json + self._close_chunk)
 
     def _content(self, text: str) -> None:
-        self._delta(b'{"content":' + orjson.dumps(text) + b"}")
+        self._out.append(self._content_head + orjson.dumps(text) + self._content_tail)
 
     def _reasoning(self, text: str) -> None:
         self._delta(b'{"reasoning_content":' + orjson.dumps(text) + b"}")
