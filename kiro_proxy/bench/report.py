@@ -33,6 +33,57 @@ _MEMORY_ROWS = (
 )
 
 
+# Issue 9's targets on the 2-core reference machine: (label, how it is read, comparison, limit).
+TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    ("non-streaming req/s, c=32", "nonstream_rps", ">=", 5000.0),
+    ("streaming req/s, c=32 (200 chunks)", "stream_rps", ">=", 600.0),
+    ("TTFT overhead p50 ms, c=1 (gateway − simulator)", "ttft_overhead_ms", "<", 1.0),
+    ("KB per idle open stream", "kb_per_stream", "<", 50.0),
+)
+
+
+def target_values(results: dict[str, Any]) -> dict[str, float]:
+    phases = results["phases"]
+    return {
+        "nonstream_rps": phases["nonstream_c32"]["gateway"]["requests_per_second"],
+        "stream_rps": phases["stream_c32"]["gateway"]["requests_per_second"],
+        "ttft_overhead_ms": phases["stream_c1"]["gateway"]["ttft_ms"]["p50"]
+        - phases["stream_c1"]["simulator"]["ttft_ms"]["p50"],
+        "kb_per_stream": phases["memory"]["gateway"]["kb_per_stream"],
+    }
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured figure and whether this run met it."""
+    values = target_values(results)
+    out = []
+    for label, key, comparison, limit in TARGETS:
+        value = values[key]
+        met = value >= limit if comparison == ">=" else value < limit
+        out.append(
+            {"target": label, "limit": f"{comparison} {limit:g}", "value": value, "met": met}
+        )
+    return out
+
+
+def cpu_budget(results: dict[str, Any], phase: str = "nonstream_c32") -> dict[str, float]:
+    """Where the machine's CPU goes per gateway request: the gateway, the simulator behind it and
+    the load generator in front of it all share the cores, so this bounds the throughput."""
+    gateway = results["phases"][phase]["gateway"]
+    parts = {
+        "gateway": gateway["cpu_ms_per_request"],
+        "simulator": gateway["simulator_cpu_ms_per_request"],
+        "load generator": gateway.get("loadgen_cpu_ms_per_request", 0.0),
+    }
+    total = sum(parts.values())
+    cpus = results["meta"]["cpus"]
+    return {
+        **parts,
+        "total": round(total, 4),
+        "cpu_bound_req_per_s": round(cpus * 1000 / total) if total else 0.0,
+    }
+
+
 def _dig(data: dict[str, Any], path: tuple[str, ...]) -> Any:
     for key in path:
         data = data[key]
@@ -92,6 +143,24 @@ def to_markdown(results: dict[str, Any]) -> str:
             else f"+{_fmt(row.get('added'))}"
         )
         lines.append(f"| {label} | {_fmt(row['gateway'])} | {_fmt(row['simulator'])} | {versus} |")
+    lines += [
+        "",
+        "## Targets (issue 9, 2-core reference machine)",
+        "",
+        "| target | limit | this run | met |",
+        "|---|---:|---:|:---:|",
+    ]
+    for row in targets(results):
+        met = "yes" if row["met"] else "**no**"
+        lines.append(f"| {row['target']} | {row['limit']} | {_fmt(row['value'])} | {met} |")
+    budget = cpu_budget(results)
+    lines += [
+        "",
+        "CPU per non-streaming request at c=32 (ms): gateway "
+        f"{budget['gateway']:.3f} + simulator {budget['simulator']:.3f} + load generator "
+        f"{budget['load generator']:.3f} = {budget['total']:.3f}; with {results['meta']['cpus']} "
+        f"CPU(s) fully busy that allows at most ~{budget['cpu_bound_req_per_s']:,.0f} req/s.",
+    ]
     memory = results["phases"]["memory"]
     lines += [
         "",
@@ -137,7 +206,12 @@ def write_results(results: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """bench-<timestamp>.json and .md in `folder`, plus latest.json / latest.md copies."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(results["meta"]["started_at"]))
-    data = {**results, "headline": headline(results)}
+    data = {
+        **results,
+        "headline": headline(results),
+        "targets": targets(results),
+        "cpu_budget": cpu_budget(results),
+    }
     json_bytes = orjson.dumps(data, option=orjson.OPT_INDENT_2)
     markdown = to_markdown(results)
     json_path = folder / f"bench-{stamp}.json"

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from kiro_proxy.bench.report import _ROWS, headline
+from kiro_proxy.bench.report import _ROWS, TARGETS, cpu_budget, headline, targets
 from kiro_proxy.cli import app
 
 LOAD_PHASES = ("nonstream_c32", "nonstream_c1", "stream_c32", "stream_c1")
@@ -87,6 +87,41 @@ def test_headline_and_markdown_name_every_figure(results: tuple[dict, str]) -> N
     for text in ("KB per open stream", "peak RSS, MB", "Claude Code-sized request", "smoke run"):
         assert text in markdown
     assert "n/a" not in markdown and "Errors during the run" not in markdown
+
+
+def test_targets_and_cpu_budget_are_reported(results: tuple[dict, str]) -> None:
+    data, markdown = results
+    assert data["targets"] == targets(data)
+    assert [row["target"] for row in data["targets"]] == [label for label, *_ in TARGETS]
+    for row in data["targets"]:
+        assert f"| {row['target']} |" in markdown
+    budget = data["cpu_budget"]
+    assert budget == cpu_budget(data)
+    assert _positive(budget["load generator"])  # the load generator's own CPU is measured
+    assert budget["total"] >= budget["gateway"] + budget["load generator"]
+    assert "allows at most" in markdown
+
+
+def _synthetic(nonstream: float, stream: float, ttft: tuple[float, float], kb: float) -> dict:
+    def load(rps: float, ttft_p50: float = 0.0) -> dict:
+        return {"requests_per_second": rps, "ttft_ms": {"p50": ttft_p50}}
+
+    return {
+        "phases": {
+            "nonstream_c32": {"gateway": load(nonstream)},
+            "stream_c32": {"gateway": load(stream)},
+            "stream_c1": {"gateway": load(0, ttft[0]), "simulator": load(0, ttft[1])},
+            "memory": {"gateway": {"kb_per_stream": kb}},
+        }
+    }
+
+
+def test_targets_compare_each_figure_with_its_limit() -> None:
+    met = targets(_synthetic(5000, 600, (1.2, 0.3), 49.9))
+    assert [row["met"] for row in met] == [True, True, True, True]
+    missed = targets(_synthetic(4999, 599.9, (1.3, 0.3), 50.0))
+    assert [row["met"] for row in missed] == [False, False, False, False]
+    assert missed[2]["value"] == pytest.approx(1.0)  # overhead = gateway − simulator
 
 
 def test_help_lists_the_options() -> None:
