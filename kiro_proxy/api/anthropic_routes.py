@@ -14,6 +14,7 @@ from kiro_proxy.api import relay
 from kiro_proxy.api.auth import authenticate
 from kiro_proxy.api.body import read_body
 from kiro_proxy.api.images import resolve_remote_images
+from kiro_proxy.api.json_response import JsonResponse
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.streaming import SSEResponse
 from kiro_proxy.errors import ProxyError
@@ -49,7 +50,7 @@ def _services(request: Request) -> Services:
 
 
 def _json(body: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return JsonResponse(orjson.dumps(body), status)
 
 
 async def _messages(request: Request, *, buffered: bool) -> Response | SSEResponse:

@@ -43,6 +43,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kiro_proxy.api.json_response import JsonResponse
 from kiro_proxy.observability.middleware import (
     REQUEST_ID_HEADER,
     RequestObserver,
@@ -208,7 +209,16 @@ class ModelFastPath:
         try:
             try:
                 response = await endpoint(request)
-                await response(scope, receive, send_with_id)
+                if type(response) is JsonResponse:
+                    # What send_with_id makes of its two messages (a JsonResponse has no Vary).
+                    status = response.status_code
+                    headers = [*response.raw_headers, _VARY_ORIGIN, header]
+                    await send(
+                        {"type": "http.response.start", "status": status, "headers": headers}
+                    )
+                    await send({"type": "http.response.body", "body": response.body})
+                else:
+                    await response(scope, receive, send_with_id)
             except Exception as error:
                 handler = self._handlers.handler_for(error)
                 if handler is None:

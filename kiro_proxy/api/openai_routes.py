@@ -14,6 +14,7 @@ from kiro_proxy.api import relay
 from kiro_proxy.api.auth import authenticate
 from kiro_proxy.api.body import read_body
 from kiro_proxy.api.images import resolve_remote_images
+from kiro_proxy.api.json_response import JsonResponse
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.sse import comment
 from kiro_proxy.api.streaming import SSEResponse
@@ -64,7 +65,7 @@ async def chat_completions(request: Request) -> Response | SSEResponse:
             thinking_format=thinking_format,
         )
         await relay.collect(reply, assembler, builder.add)
-        return Response(orjson.dumps(builder.build()), media_type="application/json")
+        return JsonResponse(orjson.dumps(builder.build()))
 
     include_usage = parsed.include_usage
     renderer = OpenAIStreamRenderer(

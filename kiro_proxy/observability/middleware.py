@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kiro_proxy.observability.logging_setup import fields_record
 from kiro_proxy.observability.metrics import Metrics
 
 access_log = logging.getLogger("kiro_proxy.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+_LINE = "%s %s %s %sms"
 # A caller-supplied id is kept (tracing across proxies) only when it is short and plain, so it
 # cannot inject text into log lines.
 _VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -125,23 +127,24 @@ class RequestObserver:
             method = scope["method"]
             path = scope["path"]
             latency_ms = round(seconds * 1000, 1)
-            logger.info(
-                "%s %s %s %sms",
-                method,
-                path,
-                status,
-                latency_ms,
-                extra={
-                    "request_id": info.request_id,
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "latency_ms": latency_ms,
-                    "model": info.model,
-                    "account": info.account,
-                    "stream": info.stream,
-                    **({"error_kind": info.error_kind} if info.error_kind else {}),
-                },
+            fields = {
+                "request_id": info.request_id,
+                "method": method,
+                "path": path,
+                "status": status,
+                "latency_ms": latency_ms,
+                "model": info.model,
+                "account": info.account,
+                "stream": info.stream,
+            }
+            if info.error_kind:
+                fields["error_kind"] = info.error_kind
+            # `logger.info(_LINE, ..., extra=fields)`, minus the stdlib's generic record
+            # building: the same record reaches the same handlers through `handle`.
+            logger.handle(
+                fields_record(
+                    logger.name, logging.INFO, _LINE, (method, path, status, latency_ms), fields
+                )
             )
 
 
