@@ -183,13 +183,21 @@ async def stream_events(
     dispatcher already holds: one write less before the first token."""
     status, error_kind = "cancelled", "client_disconnected"
     render = renderer.render
+    feed = assembler.feed
     try:
         # Events that arrived together go out together: one write per upstream read, not per
         # event (the write path costs more than rendering an event).
         async for batch in reply.batches():
             parts: list[bytes] = [head] if head else []
+            append = parts.append
             for event in batch:
-                parts += map(render, assembler.feed(event))
+                outs = feed(event)
+                # Most events give one output: appended directly, ~800 instructions per event
+                # less than extending with a map (callgrind, 200 text chunks).
+                if len(outs) == 1:
+                    append(render(outs[0]))
+                elif outs:
+                    parts += map(render, outs)
                 if assembler.done:
                     break
             chunk = b"".join(parts)

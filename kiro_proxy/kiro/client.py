@@ -31,7 +31,7 @@ from kiro_proxy.kiro.errors import (
     TokenRefreshError,
     parse_error_body,
 )
-from kiro_proxy.kiro.events import KiroEvent, event_from_frame
+from kiro_proxy.kiro.events import KiroEvent, event_from_parts
 from kiro_proxy.kiro.eventstream import EventStreamDecoder, EventStreamError, TruncatedStream
 from kiro_proxy.kiro.http1 import ConnectTimeout, Http1Pool, Http1Reply
 from kiro_proxy.kiro.reply_stream import KiroEventStream
@@ -363,6 +363,7 @@ class KiroClient:
         """The events decoded from each read, as lists (never an empty one). A large read is
         decoded a slice at a time: its first events go out before the rest is decoded."""
         decoder = EventStreamDecoder()
+        feed = decoder.feed_as  # events straight from the decoder, no Frame per frame
         idle = self.idle_timeout
         slice_bytes = FIRST_SLICE_BYTES
         while data:
@@ -371,13 +372,12 @@ class KiroClient:
             while start < len(data):
                 end = start + slice_bytes
                 try:
-                    frames = decoder.feed(view[start:end])
+                    events = feed(view[start:end], event_from_parts)
                 except EventStreamError as exc:  # too many corrupt frames, or a size limit
                     raise KiroStreamError(
                         f"unreadable event stream from {_host(url)}: {exc}"
                     ) from exc
                 start = end
-                events = [e for e in map(event_from_frame, frames) if e is not None]
                 if events:
                     slice_bytes = DECODE_SLICE_BYTES
                     yield events

@@ -1,6 +1,6 @@
 """Typed Kiro stream events, built from decoded event-stream frames.
 
-Pure: no I/O. `event_from_frame` is the single place that knows Kiro's event names and payload
+Pure: no I/O. `event_from_parts` (and `event_from_frame` around it) is the single place that knows Kiro's event names and payload
 shapes (protocol doc §3.2); everything downstream works with these dataclasses.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from kiro_proxy.kiro.eventstream import Frame
+from kiro_proxy.kiro.eventstream import Frame, HeaderBlock
 
 # The per-chunk events (text, reasoning, tool fragments) are plain slotted dataclasses, the rest
 # frozen: a frozen dataclass's __init__ goes through object.__setattr__ per field, ~1,100 more
@@ -143,17 +143,17 @@ def _json(payload: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _message_of(frame: Frame) -> str:
-    body = _json(frame.payload)
+def _message_of(block: HeaderBlock, payload: bytes) -> str:
+    body = _json(payload)
     if body is not None:
         for key in ("message", "Message", "errorMessage"):
             if isinstance(body.get(key), str):
                 return body[key]
-    if not frame.payload:
+    if not payload:
         # Error frames may carry their text only in the `:error-message` header.
-        header = frame.block.headers.get(":error-message")
+        header = block.headers.get(":error-message")
         return header if isinstance(header, str) else ""
-    return frame.payload.decode("utf-8", "replace")
+    return payload.decode("utf-8", "replace")
 
 
 def _number(value: Any) -> float | None:
@@ -241,37 +241,58 @@ _INTERPRETERS: dict[str, Callable[[dict[str, Any]], KiroEvent | None]] = {
 
 
 def event_from_frame(frame: Frame) -> KiroEvent | None:
-    """Interpret one frame. Returns None for frames that carry nothing to act on.
+    """Interpret one frame. Returns None for frames that carry nothing to act on."""
+    return event_from_parts(frame.block, frame.payload)
 
-    Hot path (once per Kiro event): the frame's kind comes from its header block as received,
-    text events are handled inline and the other event types through a dict.
+
+_FAILURE_MESSAGE_TYPES = frozenset({"exception", "error"})
+
+
+def event_from_parts(block: HeaderBlock, payload: bytes) -> KiroEvent | None:
+    """Interpret one frame given as its header block and payload (what
+    `EventStreamDecoder.feed_as` hands over, no Frame made). None: nothing to act on.
+
+    Hot path (once per Kiro event): a text event is recognised by two comparisons on the
+    shared header block and handled inline; the other event types go through a dict.
     """
-    block = frame.block
+    event_type = block.event_type
+    message_type = block.message_type
+    if event_type == "assistantResponseEvent" and message_type not in _FAILURE_MESSAGE_TYPES:
+        try:
+            body = orjson.loads(payload) if payload else None
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            return UnknownEvent(event_type, payload)
+        # Events carrying a follow-up prompt repeat earlier content (peers skip them).
+        if "followupPrompt" in body:
+            return None
+        content = body.get("content")
+        return TextEvent(content) if isinstance(content, str) and content else None
+    return _other_event(block, payload)
+
+
+def _other_event(block: HeaderBlock, payload: bytes) -> KiroEvent | None:
     message_type = block.message_type
     if message_type == "exception":
-        return ExceptionEvent(block.exception_type or "UnknownException", _message_of(frame))
+        return ExceptionEvent(
+            block.exception_type or "UnknownException", _message_of(block, payload)
+        )
     if message_type == "error":
-        return ErrorEvent(block.error_code or "UnknownError", _message_of(frame))
+        return ErrorEvent(block.error_code or "UnknownError", _message_of(block, payload))
 
     event_type = block.event_type or ""
     if event_type in _IGNORED_EVENT_TYPES:
         return None
-    payload = frame.payload
     try:
         body = orjson.loads(payload) if payload else None
     except orjson.JSONDecodeError:
         body = None
     if not isinstance(body, dict):
         return UnknownEvent(event_type, payload) if event_type else None
-    if event_type == "assistantResponseEvent":
-        # Events carrying a follow-up prompt repeat earlier content (peers skip them).
-        if "followupPrompt" in body:
-            return None
-        content = body.get("content")
-        return TextEvent(content) if isinstance(content, str) and content else None
     interpret = _INTERPRETERS.get(event_type)
     if interpret is not None:
         return interpret(body)
     if event_type == "invalidStateEvent":
-        return ErrorEvent("InvalidState", _message_of(frame))
+        return ErrorEvent("InvalidState", _message_of(block, payload))
     return UnknownEvent(event_type, payload)
