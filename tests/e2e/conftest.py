@@ -10,11 +10,8 @@ from tests.e2e.stack import LiveStack, clean_between_tests
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    live = LiveStack(Path(tmp_path_factory.mktemp("stack")), accounts=2).start()
-    try:
+    with LiveStack(Path(tmp_path_factory.mktemp("stack")), accounts=2) as live:
         yield live
-    finally:
-        live.stop()
 
 
 _clean_scripts = clean_between_tests("stack")

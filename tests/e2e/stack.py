@@ -126,6 +126,12 @@ class LiveStack:
 
         self.run(wait(), timeout=timeout + 5)
 
+    def __enter__(self) -> LiveStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         async def shutdown() -> None:
             if self.server is not None:

@@ -16,7 +16,7 @@ IDLE_TIMEOUT = 1.0
 
 @pytest.fixture(scope="module")
 def rstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    live = LiveStack(
+    with LiveStack(
         Path(tmp_path_factory.mktemp("reliability")),
         accounts=2,
         settings={
@@ -24,11 +24,8 @@ def rstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "idle_timeout": IDLE_TIMEOUT,
             "max_attempts": 3,
         },
-    ).start()
-    try:
+    ) as live:
         yield live
-    finally:
-        live.stop()
 
 
 _clean_between_tests = clean_between_tests("rstack")

@@ -55,22 +55,19 @@ def _faults() -> list[Scripted]:
 
 @pytest.fixture(scope="module")
 def leak_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    live = LiveStack(
+    with LiveStack(
         Path(tmp_path_factory.mktemp("leaks")),
         accounts=4,
         settings={"first_byte_timeout": 1.0, "idle_timeout": 1.0},
-    ).start()
-    rng = random.Random(1234)
-    faults = _faults()
+    ) as live:
+        rng = random.Random(1234)
+        faults = _faults()
 
-    def responder(_body: dict[str, Any]) -> Scripted | None:
-        return rng.choice(faults) if rng.random() < FAULT_RATE else None
+        def responder(_body: dict[str, Any]) -> Scripted | None:
+            return rng.choice(faults) if rng.random() < FAULT_RATE else None
 
-    live.call(lambda: setattr(live.state, "responder", responder))
-    try:
+        live.call(lambda: setattr(live.state, "responder", responder))
         yield live
-    finally:
-        live.stop()
 
 
 async def _round(stack: LiveStack, count: int) -> Counter[int]:

@@ -16,7 +16,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def sstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    live = LiveStack(
+    with LiveStack(
         Path(tmp_path_factory.mktemp("security")),
         accounts=2,
         settings={
@@ -25,11 +25,8 @@ def sstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "first_byte_timeout": 2.0,
             "idle_timeout": 2.0,
         },
-    ).start()
-    try:
+    ) as live:
         yield live
-    finally:
-        live.stop()
 
 
 _clean_between_tests = clean_between_tests("sstack")

@@ -69,7 +69,7 @@ class Credentials:
 
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    live = LiveStack(
+    with LiveStack(
         Path(tmp_path_factory.mktemp("schemathesis")),
         accounts=2,
         settings={
@@ -80,11 +80,8 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "first_byte_timeout": 2.0,
             "idle_timeout": 2.0,
         },
-    ).start()
-    try:
+    ) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")

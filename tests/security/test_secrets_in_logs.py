@@ -37,15 +37,12 @@ def logged_stack(
     quiet = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
-    live = LiveStack(
+    with LiveStack(
         Path(tmp_path_factory.mktemp("logs")),
         accounts=2,
         settings={"admin_password": ADMIN_PASSWORD},
-    ).start()
-    try:
+    ) as live:
         yield live, capture
-    finally:
-        live.stop()
         for handler in list(root.handlers):
             if handler.get_name() == "kiro-proxy":
                 root.removeHandler(handler)
