@@ -13,7 +13,7 @@ from typing import Any
 
 from kiro_proxy.bench.payloads import MODEL, claude_code_request
 from kiro_proxy.bench.stats import summarize
-from kiro_proxy.kiro.events import event_from_frame
+from kiro_proxy.kiro.events import event_from_parts
 from kiro_proxy.kiro.eventstream import EventStreamDecoder, encode_event
 from kiro_proxy.translate.anthropic_request import (
     anthropic_to_conversation,
@@ -86,11 +86,10 @@ def measure_translation(rounds: int = 50) -> dict[str, Any]:
         )
         size = len(renderer.message_start())
         for chunk in chunks:
-            for frame in decoder.feed(chunk):
-                event = event_from_frame(frame)
-                if event is not None:
-                    for out in assembler.feed(event):
-                        size += len(renderer.render(out))
+            # The gateway's own path (kiro/client.py): typed events straight out of the decoder.
+            for event in decoder.feed_as(chunk, event_from_parts):
+                for out in assembler.feed(event):
+                    size += len(renderer.render(out))
         for out in assembler.finish():
             size += len(renderer.render(out))
         return size

@@ -44,7 +44,6 @@ from kiro_proxy.translate.hygiene import (
     HygieneLimits,
     drop_thinking_blocks,
     ensure_first_turn_is_user,
-    has_tool_content,
     limit_image_history,
     merge_same_role_turns,
     move_tool_result_images,
@@ -138,7 +137,7 @@ def normalise_messages(
 
     A rule whose subject is absent (no thinking, no images, no tool blocks) would only copy the
     messages, so one scan decides which rules run: a plain chat skips all but the two that
-    shape the turns. `normalise_messages_fully` is the unabridged chain (the tests compare)."""
+    shape the turns. The property tests compare it with the unabridged chain."""
     kinds = _block_kinds(messages)
     images = bool(kinds & _IMAGE_KINDS)
     if ThinkingBlock in kinds:
@@ -157,22 +156,6 @@ def normalise_messages(
     if images:
         messages = limit_image_history(messages, limits.image_turns_kept)
     return messages
-
-
-def normalise_messages_fully(
-    messages: list[Message], *, with_tools: bool, limits: HygieneLimits
-) -> list[Message]:
-    """Every hygiene rule, whether or not its subject is present."""
-    messages = drop_thinking_blocks(messages)
-    messages = replace_unfetched_image_urls(messages)
-    messages = move_tool_result_images(messages)
-    messages = strip_assistant_images(messages)
-    if not with_tools and has_tool_content(messages):
-        messages = tool_history_to_text(messages)
-    messages = merge_same_role_turns(messages)
-    messages = ensure_first_turn_is_user(messages)
-    messages = repair_tool_pairing(messages)
-    return limit_image_history(messages, limits.image_turns_kept)
 
 
 _TOOL_KINDS = frozenset({ToolUseBlock, ToolResultBlock})

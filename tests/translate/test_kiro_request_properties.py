@@ -28,15 +28,40 @@ from kiro_proxy.translate.conversation import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from kiro_proxy.translate.hygiene import HygieneLimits
-from kiro_proxy.translate.kiro_request import (
-    build_kiro_request,
-    normalise_messages,
-    normalise_messages_fully,
+from kiro_proxy.translate.hygiene import (
+    HygieneLimits,
+    drop_thinking_blocks,
+    ensure_first_turn_is_user,
+    has_tool_content,
+    limit_image_history,
+    merge_same_role_turns,
+    move_tool_result_images,
+    repair_tool_pairing,
+    replace_unfetched_image_urls,
+    strip_assistant_images,
+    tool_history_to_text,
 )
+from kiro_proxy.translate.kiro_request import build_kiro_request, normalise_messages
 
 CID = "00000000-0000-4000-8000-000000000000"
 PNG_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8).decode()
+
+
+def normalise_messages_fully(
+    messages: list[Message], *, with_tools: bool, limits: HygieneLimits
+) -> list[Message]:
+    """Reference for `normalise_messages`: every hygiene rule, whether or not its subject is
+    present (the production chain skips the rules whose subject is absent)."""
+    messages = drop_thinking_blocks(messages)
+    messages = replace_unfetched_image_urls(messages)
+    messages = move_tool_result_images(messages)
+    messages = strip_assistant_images(messages)
+    if not with_tools and has_tool_content(messages):
+        messages = tool_history_to_text(messages)
+    messages = merge_same_role_turns(messages)
+    messages = ensure_first_turn_is_user(messages)
+    messages = repair_tool_pairing(messages)
+    return limit_image_history(messages, limits.image_turns_kept)
 
 
 def build(conv: Conversation, thinking: bool = False) -> dict[str, Any]:
