@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,7 +13,7 @@ from kiro_proxy.api import relay
 from kiro_proxy.api.auth import authenticate
 from kiro_proxy.api.body import read_body
 from kiro_proxy.api.images import resolve_remote_images
-from kiro_proxy.api.json_response import JsonResponse
+from kiro_proxy.api.json_response import json_response
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.streaming import SSEResponse
 from kiro_proxy.errors import ProxyError
@@ -49,10 +48,6 @@ def _services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def _json(body: object, status: int = 200) -> Response:
-    return JsonResponse(orjson.dumps(body), status)
-
-
 async def _messages(request: Request, *, buffered: bool) -> Response | SSEResponse:
     services = _services(request)
     api_key_id = await authenticate(request, services)
@@ -82,7 +77,7 @@ async def _messages(request: Request, *, buffered: bool) -> Response | SSERespon
             message_id=message_id, model=parsed.model, thinking_format=thinking_format
         )
         await relay.collect(reply, assembler, builder.add)
-        return _json(builder.build())
+        return json_response(builder.build())
 
     renderer = AnthropicStreamRenderer(
         message_id=message_id,
@@ -127,7 +122,7 @@ async def _count_tokens(request: Request) -> Response:
     data = load_json_object(body)
     data.setdefault("max_tokens", 1)  # count_tokens requests carry no max_tokens
     conv = anthropic_to_conversation(validate_model(AnthropicRequest, data))
-    return _json({"input_tokens": count_tokens(conv)})
+    return json_response({"input_tokens": count_tokens(conv)})
 
 
 async def messages(request: Request) -> Response | SSEResponse:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from kiro_proxy import __version__
 from kiro_proxy.api.auth import authenticate
+from kiro_proxy.api.json_response import json_response
 from kiro_proxy.api.services import Services
 from kiro_proxy.translate.models import list_model_ids
 
@@ -22,14 +22,10 @@ def _services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def _json(body: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
 @router.get("/health")
 async def health(request: Request) -> Response:
     services = _services(request)
-    return _json({"status": "ok", "version": __version__, "uptime": services.uptime()})
+    return json_response({"status": "ok", "version": __version__, "uptime": services.uptime()})
 
 
 @router.get("/", include_in_schema=False)
@@ -52,7 +48,7 @@ async def ready(request: Request) -> Response:
     body = {"status": "ready" if not problems else "not_ready", "availableAccounts": available}
     if problems:
         body["problems"] = problems
-    return _json(body, 200 if not problems else 503)
+    return json_response(body, 200 if not problems else 503)
 
 
 @router.get("/v1/models")
@@ -75,7 +71,7 @@ async def models(request: Request) -> Response:
             }
             for model_id in ids
         ]
-        return _json(
+        return json_response(
             {
                 "data": data,
                 "has_more": False,
@@ -83,7 +79,7 @@ async def models(request: Request) -> Response:
                 "last_id": ids[-1] if ids else None,
             }
         )
-    return _json(
+    return json_response(
         {
             "object": "list",
             "data": [
@@ -103,10 +99,10 @@ async def stats(request: Request) -> Response:
     await authenticate(request, services)
     body = {"status": "ok", "version": __version__, **services.runtime.stats()}
     body["uptime"] = services.uptime()
-    return _json(body)
+    return json_response(body)
 
 
 @router.post("/api/event_logging/batch", include_in_schema=False)
 async def event_logging(request: Request) -> Response:
     """Claude Code posts telemetry here when pointed at a gateway; accept and drop it."""
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})

@@ -8,6 +8,7 @@ itself instead of wrapping `send`.
 
 from __future__ import annotations
 
+import orjson
 from starlette.responses import Response
 
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -27,3 +28,8 @@ class JsonResponse(Response):
                 (b"content-length", str(len(body)).encode("latin-1")),
                 _CONTENT_TYPE,
             ]
+
+
+def json_response(body: object, status: int = 200) -> JsonResponse:
+    """`body` serialised with orjson, as the model and common routes answer."""
+    return JsonResponse(orjson.dumps(body), status)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,7 +13,7 @@ from kiro_proxy.api import relay
 from kiro_proxy.api.auth import authenticate
 from kiro_proxy.api.body import read_body
 from kiro_proxy.api.images import resolve_remote_images
-from kiro_proxy.api.json_response import JsonResponse
+from kiro_proxy.api.json_response import json_response
 from kiro_proxy.api.services import Services
 from kiro_proxy.api.sse import comment
 from kiro_proxy.api.streaming import SSEResponse
@@ -65,7 +64,7 @@ async def chat_completions(request: Request) -> Response | SSEResponse:
             thinking_format=thinking_format,
         )
         await relay.collect(reply, assembler, builder.add)
-        return JsonResponse(orjson.dumps(builder.build()))
+        return json_response(builder.build())
 
     include_usage = parsed.include_usage
     renderer = OpenAIStreamRenderer(
