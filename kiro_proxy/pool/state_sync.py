@@ -69,12 +69,15 @@ class SharedStateSync:
         )
 
     async def flush(self) -> None:
-        """Write this worker's health changes, counter increments and totals increments."""
+        """Write this worker's health changes, counter increments and totals increments.
+
+        What a write takes is put back when the write fails or is cancelled (shutdown cancels
+        the periodic sync mid-write), so the next flush, the final one included, carries it."""
         dirty = self._pool.take_dirty()
         if dirty:
             try:
                 await self._shared.save_health(dirty)
-            except Exception:
+            except BaseException:
                 for account in dirty:
                     self._pool.mark_dirty(account)
                 raise
@@ -82,7 +85,7 @@ class SharedStateSync:
         if deltas:
             try:
                 await self._shared.add_counters(deltas)
-            except Exception:
+            except BaseException:
                 self._pool.restore_deltas(deltas)
                 raise
         taken = self._recorder.take_unflushed()
@@ -91,7 +94,7 @@ class SharedStateSync:
                 stored = await self._shared.add_totals(
                     TOTALS_KEY, totals_to_json(taken, rounded=False)
                 )
-            except Exception:
+            except BaseException:
                 self._recorder.restore_unflushed(taken)
                 raise
             self._recorder.adopt_stored_totals(totals_from_json(stored))
