@@ -105,6 +105,7 @@ class UsageRecorder:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.rows_written = 0
+        self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def record(self, row: UsageRow) -> None:
         """Count the request and queue its row; never waits."""
@@ -134,22 +135,33 @@ class UsageRecorder:
         return self._queue.qsize()
 
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        while True:
             first = await self._queue.get()
             if first is None:
                 break
-            # Let a burst accumulate so that one transaction carries many rows.
-            await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
-            batch = [first]
-            while len(batch) < BATCH_SIZE and not self._queue.empty():
-                row = self._queue.get_nowait()
-                if row is None:
-                    stopping = True
-                    break
-                batch.append(row)
-            await self._write(batch)
+            # Let a burst accumulate so that one transaction carries many rows, then write
+            # everything queued by now (in batches) before pausing again: pausing once per batch
+            # capped the writer at BATCH_SIZE rows per interval, below a busy gateway's rate.
+            await self._pause(FLUSH_INTERVAL_SECONDS)
+            if await self._write_queued(first):
+                break
         await self.flush()
+
+    async def _write_queued(self, first: UsageRow) -> bool:
+        """Write `first` and every row queued now; True when the stop marker was among them."""
+        batch = [first]
+        while not self._queue.empty():
+            row = self._queue.get_nowait()
+            if row is None:
+                await self._write(batch)
+                return True
+            batch.append(row)
+            if len(batch) == BATCH_SIZE:
+                await self._write(batch)
+                batch = []
+        if batch:
+            await self._write(batch)
+        return False
 
     async def _write(self, batch: list[UsageRow]) -> None:
         assert self._sink is not None

@@ -49,6 +49,33 @@ async def test_rows_are_batched_off_the_hot_path_and_flushed_on_close() -> None:
     assert recorder.rows_written == 500
 
 
+async def test_a_backlog_is_written_in_one_round_not_one_batch_per_pause() -> None:
+    """A busy gateway queues far more than a batch per flush interval: after one pause the
+    writer must write all of it (in batches), or rows pile up faster than they are written."""
+    batches: list[int] = []
+    pauses: list[float] = []
+    written = asyncio.Event()
+
+    async def sink(rows: Sequence[UsageRow]) -> None:
+        batches.append(len(rows))
+        if sum(batches) == 1000:
+            written.set()
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    recorder = UsageRecorder(sink)
+    recorder._pause = pause
+    for i in range(1000):
+        recorder.record(row(i))
+    recorder.start()
+    await asyncio.wait_for(written.wait(), 5)
+    assert len(pauses) == 1
+    assert batches == [200] * 5
+    await recorder.close()
+    assert recorder.rows_written == 1000
+
+
 async def test_failed_batch_is_retried() -> None:
     calls: list[int] = []
 
