@@ -154,7 +154,7 @@ async def test_usage_batches_and_api_key_counters(database_url: str) -> None:
 
 
 async def test_usage_rows_read_back_field_for_field(database_url: str) -> None:
-    """The Core executemany insert stores every field as given: nulls, booleans, floats, and
+    """The batch insert stores every field as given: nulls, booleans, floats, and
     rows of one batch with different null fields."""
     db = await open_database(database_url)
     try:
@@ -186,6 +186,36 @@ async def test_usage_rows_read_back_field_for_field(database_url: str) -> None:
             row.as_dict() for row in rows
         ]
         assert len({r["id"] for r in stored}) == 3
+    finally:
+        await db.close()
+
+
+async def test_a_large_usage_batch_is_stored_whole(database_url: str) -> None:
+    """More rows than one statement carries (SQLite writes multi-row VALUES statements)."""
+    db = await open_database(database_url)
+    try:
+        usage = UsageRepository(db)
+        base = UsageRow(
+            created_at=3000.0,
+            request_id="big",
+            account_id="acct",
+            api_key_id=None,
+            route="/v1/messages",
+            model="m",
+            stream=False,
+            status="success",
+            input_tokens=1,
+            output_tokens=2,
+            credits=0.0,
+            latency_ms=3,
+            first_token_ms=None,
+            error_kind=None,
+        )
+        rows = [dataclasses.replace(base, request_id=f"big-{i}") for i in range(451)]
+        await usage.insert_batch(rows)
+        assert await usage.count() == 451
+        stored = await usage.recent(1000)
+        assert sorted(r["request_id"] for r in stored) == sorted(r.request_id for r in rows)
     finally:
         await db.close()
 
