@@ -20,6 +20,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from kiro_proxy.response_coalescing import CoalescingHttpToolsProtocol
 from kiro_proxy.settings import Settings
 
 log = logging.getLogger("kiro_proxy.shutdown")
@@ -66,6 +67,7 @@ def build_server(app: FastAPI, settings: Settings) -> GracefulServer:
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's loggers propagate to ours (redacted, plain or JSON)
+        http=CoalescingHttpToolsProtocol,  # head and body of a response in one send
         access_log=False,  # replaced by the request middleware's line
         # uvicorn annotates this as int, but passes it to asyncio.wait_for: a float works.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
