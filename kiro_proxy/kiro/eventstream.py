@@ -91,10 +91,12 @@ DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024  # KRS bound
 DEFAULT_MAX_HEADERS_LENGTH = 128 * 1024  # botocore bound
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 5  # KRS bound
 _KEEP_SKIPPED = 64
-# Kiro repeats the same few header blocks (one per event type) on every frame: parsed blocks are
-# cached per decoder, keyed by their bytes. Bounded so hostile input cannot grow it.
+# Kiro repeats the same few header blocks (one per event type) on every frame of every reply:
+# parsed blocks (immutable, shared) are cached for the whole process, keyed by their bytes, so a
+# reply's decoder rarely parses a header block at all. Bounded so hostile input cannot grow it.
 _HEADER_CACHE_ENTRIES = 64
 _HEADER_CACHE_MAX_BLOCK = 512
+_SHARED_HEADER_BLOCKS: dict[bytes, HeaderBlock] = {}
 
 _PRELUDE = struct.Struct(">III")
 _T = TypeVar("_T")
@@ -295,7 +297,7 @@ class EventStreamDecoder:
         self._resyncing = False  # scanning for a prelude after corruption
         self._resync_skipped = 0
         self._failure: EventStreamError | None = None
-        self._header_cache: dict[bytes, HeaderBlock] = {}
+        self._header_cache = _SHARED_HEADER_BLOCKS
         # The block of the last frame whose header bytes went through the cache.
         self._last_bytes = b""
         self._last_length = -1  # matches no block until one has been parsed

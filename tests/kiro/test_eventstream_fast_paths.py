@@ -9,6 +9,7 @@ happen, and check the result against botocore's decoder.
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from botocore.eventstream import EventStreamBuffer
 from hypothesis import given, settings
@@ -122,3 +123,14 @@ def test_frames_built_directly_keep_the_given_dicts() -> None:
 def test_header_block_types_only_string_values() -> None:
     block = HeaderBlock({":message-type": 1, ":event-type": b"x", ":error-code": "E"}, {})
     assert (block.message_type, block.event_type, block.error_code) == (None, None, "E")
+
+
+def test_decoders_of_different_replies_share_parsed_blocks() -> None:
+    """Every reply repeats the same few header blocks: a new decoder reuses what an earlier one
+    parsed instead of parsing them again."""
+    data = encode_event("assistantResponseEvent", b"1") + encode_event("meteringEvent", b"2")
+    first_reply = EventStreamDecoder().feed(data)
+    with patch("kiro_proxy.kiro.eventstream.parse_headers", side_effect=AssertionError):
+        second_reply = EventStreamDecoder().feed(data)
+    assert [f.block for f in second_reply] == [f.block for f in first_reply]
+    assert all(a.block is b.block for a, b in zip(first_reply, second_reply, strict=True))
