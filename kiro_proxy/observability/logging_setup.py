@@ -79,11 +79,63 @@ def fields_record(
     return record
 
 
+def log_fields_line(
+    logger: logging.Logger, level: int, msg: str, args: tuple[Any, ...], fields: dict[str, Any]
+) -> None:
+    """`logger.log(level, msg, *args, extra=fields)` for the hottest line (one per request).
+
+    Handlers are found as `Logger.callHandlers` finds them (levels, propagation). Our own
+    LineHandler writes the line straight from the fields: the same text the record path gives
+    (same redaction, same formatter), without building a LogRecord and passing it through the
+    generic filter and formatter calls, which cost about as much as the rest of the request's
+    bookkeeping. Any other handler (a test's capture, a handler someone added) receives the
+    record it would have received from `logger.log`.
+    """
+    if logger.disabled or not logger.isEnabledFor(level):
+        return
+    if logger.filters:
+        logger.handle(fields_record(logger.name, level, msg, args, fields))
+        return
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        handlers += [h for h in current.handlers if level >= h.level]
+        current = current.parent if current.propagate else None
+    if not handlers:
+        if level >= logging.WARNING:  # the stdlib's last resort, as logger.log would
+            logger.handle(fields_record(logger.name, level, msg, args, fields))
+        return
+    message = msg % args
+    record: FieldsRecord | None = None
+    created = time.time()
+    for handler in handlers:
+        if type(handler) is LineHandler and handler.emit_fields_line(
+            logger.name, level, message, dict(fields), created
+        ):
+            continue
+        if record is None:
+            record = fields_record(logger.name, level, msg, args, fields)
+        handler.handle(record)
+
+
 def _template(name: str, level: int) -> dict[str, Any]:
     sample = logging.LogRecord(
         name, level, "(unknown file)", 0, "", None, None, "(unknown function)"
     )
     return sample.__dict__.copy()
+
+
+def redact_fields_line(message: str, fields: dict[str, Any]) -> str | None:
+    """Mask secrets in a fields line (the rendered message and the string fields, in place).
+    None when nothing needed masking (the common case: one cheap check over all the texts)."""
+    texts = [value for value in fields.values() if isinstance(value, str)]
+    texts.insert(0, message)
+    if not needs_redaction("\n".join(texts)):
+        return None
+    for key, value in fields.items():
+        if isinstance(value, str):
+            fields[key] = redact(value)
+    return redact(message)
 
 
 class RedactionFilter(logging.Filter):
@@ -95,15 +147,19 @@ class RedactionFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad %-format must not lose the line
             message = f"{record.msg!r} {record.args!r}"
-        fields = record.fields if isinstance(record, FieldsRecord) else None
-        if fields is not None:
-            texts = [value for value in fields.values() if isinstance(value, str)]
-        else:
-            texts = [
-                value
-                for key, value in record.__dict__.items()
-                if key not in _STANDARD_ATTRS and isinstance(value, str)
-            ]
+        if isinstance(record, FieldsRecord):
+            masked = redact_fields_line(message, record.fields)
+            if masked is not None:
+                message = masked
+                record.__dict__.update(record.fields)
+            record.msg = message
+            record.args = None
+            return self._finish(record)
+        texts = [
+            value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRS and isinstance(value, str)
+        ]
         # One cheap check over everything first: most lines (the request line above all) hold
         # nothing secret-looking, and then no regex runs at all.
         if texts:
@@ -113,14 +169,15 @@ class RedactionFilter(logging.Filter):
             combined = message
         if needs_redaction(combined):
             message = redact(message)
-            for key, value in list((fields or record.__dict__).items()):
-                if isinstance(value, str) and (fields is not None or key not in _STANDARD_ATTRS):
-                    masked = redact(value)
-                    setattr(record, key, masked)
-                    if fields is not None:
-                        fields[key] = masked
+            for key, value in list(record.__dict__.items()):
+                if isinstance(value, str) and key not in _STANDARD_ATTRS:
+                    setattr(record, key, redact(value))
         record.msg = message
         record.args = None
+        return self._finish(record)
+
+    @staticmethod
+    def _finish(record: logging.LogRecord) -> bool:
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -151,6 +208,35 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
 
+    def emit_fields_line(
+        self, name: str, level: int, message: str, fields: dict[str, Any], created: float
+    ) -> bool:
+        """Write a fields line (already %-rendered) without building a LogRecord: the same
+        text the record path writes (same redaction, same formatter), for the request line.
+        False when this handler cannot (a filter or formatter other than ours is installed):
+        the caller then falls back to the record path."""
+        formatter = self.formatter
+        if len(self.filters) != 1 or type(self.filters[0]) is not RedactionFilter:
+            return False
+        if type(formatter) is not PlainFormatter and type(formatter) is not JsonFormatter:
+            return False
+        masked = redact_fields_line(message, fields)
+        if masked is not None:
+            message = masked
+        line = formatter.format_line(created, logging.getLevelName(level), name, message, fields)
+        self.acquire()
+        try:
+            stream = self.stream
+            stream.write(line + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(fields_record(name, level, message, (), fields))
+        finally:
+            self.release()
+        return True
+
 
 class PlainFormatter(logging.Formatter):
     """`2025-01-01T12:00:00.123Z INFO kiro_proxy.access message key=value …`"""
@@ -161,17 +247,36 @@ class PlainFormatter(logging.Formatter):
         self._stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+        line = self.format_line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.msg,
+            _extra_fields(record),
+            int(record.msecs),
+        )
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        return line
+
+    def format_line(
+        self,
+        created: float,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: dict[str, Any],
+        msecs: int | None = None,
+    ) -> str:
+        second = int(created)
         if second != self._second:  # strftime once per second, not once per line
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        stamp = self._stamp
-        line = f"{stamp}.{int(record.msecs):03d}Z {record.levelname} {record.name} {record.msg}"
-        fields = _extra_fields(record)
+        if msecs is None:
+            msecs = int((created - second) * 1000)
+        line = f"{self._stamp}.{msecs:03d}Z {levelname} {name} {message}"
         if fields:
             line += " " + " ".join([f"{k}={v}" for k, v in fields.items()])
-        if record.exc_text:
-            line += "\n" + record.exc_text
         return line
 
 
@@ -179,15 +284,33 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, then the record's extra fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        return self.format_line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.msg,
+            _extra_fields(record),
+            record.exc_text,
+        )
+
+    def format_line(
+        self,
+        created: float,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: dict[str, Any],
+        exc_text: str | None = None,
+    ) -> str:
         body: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.msg,
+            "ts": round(created, 3),
+            "level": levelname,
+            "logger": name,
+            "msg": message,
         }
-        body.update(_extra_fields(record))
-        if record.exc_text:
-            body["exc"] = record.exc_text
+        body.update(fields)
+        if exc_text:
+            body["exc"] = exc_text
         return orjson.dumps(body, default=str).decode()
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kiro_proxy.observability.logging_setup import fields_record
+from kiro_proxy.observability.logging_setup import log_fields_line
 from kiro_proxy.observability.metrics import Metrics
 
 access_log = logging.getLogger("kiro_proxy.access")
@@ -139,13 +139,8 @@ class RequestObserver:
             }
             if info.error_kind:
                 fields["error_kind"] = info.error_kind
-            # `logger.info(_LINE, ..., extra=fields)`, minus the stdlib's generic record
-            # building: the same record reaches the same handlers through `handle`.
-            logger.handle(
-                fields_record(
-                    logger.name, logging.INFO, _LINE, (method, path, status, latency_ms), fields
-                )
-            )
+            # `logger.info(_LINE, ..., extra=fields)`, the same line for a fraction of the cost.
+            log_fields_line(logger, logging.INFO, _LINE, (method, path, status, latency_ms), fields)
 
 
 class ObservabilityMiddleware:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from unittest.mock import patch
 
 import orjson
 import pytest
 
 from kiro_proxy.observability import setup_logging
-from kiro_proxy.observability.logging_setup import FieldsRecord, fields_record
+from kiro_proxy.observability.logging_setup import FieldsRecord, fields_record, log_fields_line
 from kiro_proxy.observability.middleware import RequestObserver
 from kiro_proxy.observability.redaction import MASK
 
@@ -115,3 +116,40 @@ def test_record_attributes_match_make_record(
     }
     assert ours.created == pytest.approx(stdlib.created, abs=5)
     assert 0 <= ours.msecs < 1000
+
+
+def test_our_handler_writes_the_request_line_without_a_record(
+    stream: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    """log_fields_line: our LineHandler formats the line from the fields (no LogRecord through
+    its filter and formatter); any other handler on the way still gets the stdlib record."""
+    handler = setup_logging("plain", "INFO", stream=stream, secrets=(KNOWN,))  # type: ignore[arg-type]
+    logger = logging.getLogger("kiro_proxy.access_test")
+    fields = {"request_id": "r-9", "model": f"m-{KNOWN}", "status": 200}
+    with (
+        caplog.at_level(logging.INFO, logger="kiro_proxy.access_test"),
+        patch.object(type(handler), "handle", side_effect=AssertionError("record path taken")),
+    ):
+        log_fields_line(logger, logging.INFO, "%s %s", ("POST", 200), fields)
+    line = stream.getvalue()
+    assert line.endswith(" INFO kiro_proxy.access_test POST 200 request_id=r-9 "
+                         f"model=m-{MASK} status=200\n")  # fmt: skip
+    assert fields["model"] == f"m-{KNOWN}"  # the caller's dict is not changed
+    (record,) = caplog.records  # pytest's capture handler: the record, as before
+    assert isinstance(record, FieldsRecord) and record.getMessage() == "POST 200"
+    assert record.model == f"m-{KNOWN}"  # type: ignore[attr-defined]
+
+
+def test_a_foreign_formatter_on_our_handler_takes_the_record_path(stream: io.StringIO) -> None:
+    handler = setup_logging("plain", "INFO", stream=stream)  # type: ignore[arg-type]
+    handler.setFormatter(logging.Formatter("%(levelname)s|%(message)s|%(model)s"))
+    log_fields_line(
+        logging.getLogger("kiro_proxy.access_test"), logging.INFO, "%s", ("x",), {"model": "m"}
+    )
+    assert stream.getvalue() == "INFO|x|m\n"
+
+
+def test_below_the_level_nothing_is_written(stream: io.StringIO) -> None:
+    setup_logging("plain", "WARNING", stream=stream)  # type: ignore[arg-type]
+    log_fields_line(logging.getLogger("kiro_proxy.access_test"), logging.INFO, "%s", ("x",), {})
+    assert stream.getvalue() == ""
