@@ -262,3 +262,18 @@ def test_exposition_after_a_representative_run(
         if name.endswith(("_total", "_count"))
     }
     assert stamped == series
+
+
+def test_no_created_samples_when_prometheus_client_is_told_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PROMETHEUS_DISABLE_CREATED_SERIES (read into STAMP_CREATED) drops every `_created`
+    sample, as it does for prometheus_client's own metrics; the series themselves stay."""
+    monkeypatch.setattr(metrics_module, "STAMP_CREATED", False)
+    observability = Observability()
+    _observe(observability)
+    text = observability.metrics.render().decode()
+    assert "_created" not in text
+    families = text_string_to_metric_families(text)
+    samples = {_key(s.name, **s.labels): s.value for f in families for s in f.samples}
+    assert samples == _expected(observability.metrics.started_at)
