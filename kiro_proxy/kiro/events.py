@@ -158,7 +158,12 @@ def _message_of(block: HeaderBlock, payload: bytes) -> str:
 
 def _number(value: Any) -> float | None:
     """A finite JSON number (bools are ints in Python, but not numbers in JSON)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    kind = type(value)  # exact types first: several numbers per reply pass here
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
+    if kind is bool or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
 
