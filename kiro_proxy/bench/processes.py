@@ -33,8 +33,11 @@ def _python_module(module: str, *args: str) -> list[str]:
 
 @dataclass
 class SimulatorProcess:
+    """`url`: the aiohttp simulator (every endpoint); `generate_url`: its lean generate server."""
+
     process: subprocess.Popen[bytes]
     url: str
+    generate_url: str
     accounts: list[dict[str, Any]]
 
     @property
@@ -44,6 +47,10 @@ class SimulatorProcess:
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def generate_port(self) -> int:
+        return int(self.generate_url.rsplit(":", 1)[1])
 
     @classmethod
     def start(cls, accounts: int) -> SimulatorProcess:
@@ -58,7 +65,7 @@ class SimulatorProcess:
             process.kill()
             raise RuntimeError("the simulator process exited before it was listening")
         data = orjson.loads(line)
-        return cls(process, data["url"], data["accounts"])
+        return cls(process, data["url"], data["generate_url"], data["accounts"])
 
     async def control(self, path: str, body: dict[str, Any]) -> None:
         async with (
@@ -74,6 +81,24 @@ class SimulatorProcess:
 
     def stop(self) -> None:
         _stop(self.process)
+
+
+def gateway_environment(sim: SimulatorProcess, data_dir: Path, workers: int) -> dict[str, str]:
+    """The gateway's settings for a benchmark run against `sim`."""
+    return {
+        "CONFIG_PATH": str(data_dir / "config.json"),
+        "DATA_DIR": str(data_dir),
+        # Generate calls go to the CodeWhisperer endpoint first: the lean server takes them.
+        # The Q endpoint also serves getUsageLimits and ListAvailableModels, which only the
+        # aiohttp simulator answers (it also takes a generate call retried there).
+        "KIRO_API_URL": sim.url,
+        "KIRO_CODEWHISPERER_URL": sim.generate_url,
+        "KIRO_AUTH_URL": sim.url,
+        "KIRO_OIDC_URL": sim.url,
+        "KIRO_PORTAL_URL": sim.url,
+        "WORKERS": str(workers),
+        "SHUTDOWN_GRACE_SECONDS": "1",
+    }
 
 
 @dataclass
@@ -102,19 +127,7 @@ class GatewayProcess:
         config_path = data_dir / "config.json"
         config_path.write_bytes(orjson.dumps({"accounts": sim.accounts}))
         port = free_port()
-        environment = {
-            **os.environ,
-            "CONFIG_PATH": str(config_path),
-            "DATA_DIR": str(data_dir),
-            "KIRO_API_URL": sim.url,
-            "KIRO_CODEWHISPERER_URL": sim.url,
-            "KIRO_AUTH_URL": sim.url,
-            "KIRO_OIDC_URL": sim.url,
-            "KIRO_PORTAL_URL": sim.url,
-            "WORKERS": str(workers),
-            "SHUTDOWN_GRACE_SECONDS": "1",
-            **(env or {}),
-        }
+        environment = {**os.environ, **gateway_environment(sim, data_dir, workers), **(env or {})}
         log = (data_dir / "gateway.log").open("wb")
         process = subprocess.Popen(
             _python_module("kiro_proxy.cli", "serve", "--host", "127.0.0.1", "--port", str(port)),

@@ -91,7 +91,7 @@ def _targets(sim: SimulatorProcess, gateway: GatewayProcess) -> list[Target]:
         ),
         Target(
             "simulator",
-            sim.port,
+            sim.generate_port,
             "/generateAssistantResponse",
             payloads.DIRECT_HEADERS,
             None,

@@ -19,6 +19,7 @@ import uvicorn
 from kiro_proxy.app import create_app
 from kiro_proxy.settings import Settings
 from kiro_proxy.simulator.app import RunningSimulator, start_simulator
+from kiro_proxy.simulator.lean_generate import LeanGenerateServer, start_lean_generate
 from kiro_proxy.simulator.state import SimAccount, SimState
 from kiro_proxy.simulator.testing import kiro_go_account
 
@@ -39,8 +40,13 @@ class LiveStack:
         accounts: int = 1,
         settings: dict[str, Any] | None = None,
         database_url: str | None = None,
+        lean_generate: bool = False,
     ) -> None:
+        """`lean_generate`: the gateway's CodeWhisperer URL (where generate calls go first) is
+        the simulator's lean generate server, as in the benchmark."""
         self.data_dir = data_dir
+        self._lean_generate = lean_generate
+        self.lean: LeanGenerateServer | None = None
         self._account_count = accounts
         self._settings_overrides = settings or {}
         self._database_url = database_url
@@ -84,13 +90,15 @@ class LiveStack:
             orjson.dumps({"accounts": [kiro_go_account(a) for a in self.accounts]})
         )
         sim_url = self.sim.url
+        if self._lean_generate:
+            self.lean = self.run(start_lean_generate(self.state))
         values: dict[str, Any] = {
             "config_path": config_path,
             "data_dir": self.data_dir,
             "host": "127.0.0.1",
             "port": self.port,
             "kiro_api_url": sim_url,
-            "kiro_codewhisperer_url": sim_url,
+            "kiro_codewhisperer_url": self.lean.url if self.lean is not None else sim_url,
             "kiro_auth_url": sim_url,
             "kiro_oidc_url": sim_url,
             "kiro_portal_url": sim_url,
@@ -142,6 +150,8 @@ class LiveStack:
                     await asyncio.sleep(0.02)
             # Give the server's own shutdown (lifespan: runtime.close, client.close) time to run.
             await asyncio.sleep(0.3)
+            if self.lean is not None:
+                await self.lean.close()
             if self.sim is not None:
                 await self.sim.close()
 
