@@ -9,6 +9,7 @@ two refresh calls, the only place every refresh (on demand or background) passes
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -20,6 +21,8 @@ from kiro_proxy.observability.redaction import known_secrets
 log = logging.getLogger(__name__)
 
 _REFRESH_CALLS = {"refresh_social": "social", "refresh_oidc": "idc"}
+# A refresh call's own secret arguments.
+_CREDENTIAL_PARAMETERS = ("refresh_token", "client_secret")
 
 
 def observe_usage(recorder: Any, metrics: Metrics, tracker: RequestTracker) -> None:
@@ -55,8 +58,16 @@ def observe_refreshes(client: Any, metrics: Metrics) -> None:
 def _counted(
     original: Callable[..., Awaitable[Any]], method: str, metrics: Metrics
 ) -> Callable[..., Awaitable[Any]]:
+    try:
+        signature: inspect.Signature | None = inspect.signature(original)
+    except (TypeError, ValueError):
+        signature = None
+
     @functools.wraps(original)
     async def call(*args: Any, **kwargs: Any) -> Any:
+        # The account's long-lived secrets, registered again at each refresh: the registry
+        # drops its least recently added values first, and these must outlive the tokens.
+        known_secrets.add(*_credentials(signature, args, kwargs))
         try:
             grant = await original(*args, **kwargs)
         except BaseException:
@@ -70,6 +81,19 @@ def _counted(
         return grant
 
     return call
+
+
+def _credentials(
+    signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[str]:
+    if signature is None:
+        return []
+    try:
+        arguments = signature.bind(*args, **kwargs).arguments
+    except TypeError:
+        return []
+    values = (arguments.get(name) for name in _CREDENTIAL_PARAMETERS)
+    return [value for value in values if isinstance(value, str)]
 
 
 def account_states(pool: Any) -> Callable[[], Iterator[str]]:

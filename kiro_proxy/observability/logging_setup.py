@@ -321,8 +321,9 @@ def setup_logging(
     stream: IO[str] | None = None,
     secrets: tuple[str | None, ...] = (),
 ) -> logging.Handler:
-    """Install (or replace) the kiro-proxy handler on the root logger. Idempotent."""
-    known_secrets.add(*secrets)
+    """Install (or replace) the kiro-proxy handler on the root logger. Idempotent.
+    `secrets` (the admin password, the API key) are masked for the life of the process."""
+    known_secrets.pin(*secrets)
     # The logging HOWTO's "Optimization" switches: our formats use neither the caller's file and
     # line nor thread/process names, and collecting them is most of a record's cost.
     logging._srcfile = None  # type: ignore[attr-defined]

@@ -5,17 +5,28 @@ Two layers, because neither alone is a guarantee:
   `Authorization: ...`, cookies) and self-identifying tokens (Kiro's `aoa…`/`aor…` tokens, `ksk_`
   API keys, JWTs, `sk-` keys, bearer credentials) are masked wherever they appear;
 - known values: secrets the process knows (the admin password, the configured API key, account
-  tokens seen by the pool) are registered and masked verbatim, whatever their shape.
+  tokens seen by the pool) are registered and masked verbatim, whatever their shape
+  (secret_registry.py).
 """
 
 from __future__ import annotations
 
 import re
-import threading
 
-MASK = "[REDACTED]"
-# Shorter values are too likely to collide with ordinary words ("on", "true", a port number).
-MIN_KNOWN_SECRET_LENGTH = 6
+from kiro_proxy.observability.secret_registry import (
+    MASK,
+    MIN_KNOWN_SECRET_LENGTH,
+    SecretRegistry,
+)
+
+__all__ = [
+    "MASK",
+    "MIN_KNOWN_SECRET_LENGTH",
+    "SecretRegistry",
+    "known_secrets",
+    "needs_redaction",
+    "redact",
+]
 
 _SECRET_KEYS = (
     r"access[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token|csrf[_-]?token|"
@@ -41,41 +52,6 @@ _SHAPES = re.compile(
     r"|(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}",
     re.IGNORECASE,
 )
-
-
-class SecretRegistry:
-    """Exact values to mask. Thread-safe; lookups use one compiled alternation."""
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-        self._lock = threading.Lock()
-
-    def add(self, *values: str | None) -> None:
-        fresh = {v for v in values if v and len(v) >= MIN_KNOWN_SECRET_LENGTH} - self._values
-        if not fresh:
-            return
-        with self._lock:
-            self._values |= fresh
-            # Longest first so that a secret containing another is masked whole.
-            ordered = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-            self._pattern = None
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def found_in(self, text: str) -> bool:
-        pattern = self._pattern
-        return pattern is not None and pattern.search(text) is not None
-
-    def mask(self, text: str) -> str:
-        pattern = self._pattern
-        return pattern.sub(MASK, text) if pattern is not None else text
 
 
 known_secrets = SecretRegistry()
