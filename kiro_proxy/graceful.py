@@ -10,9 +10,11 @@ re-raise, every `docker stop` would end with status 143).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Generator
 from types import FrameType
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from kiro_proxy.connection_handoff import ConnectionReceiver
 from kiro_proxy.response_coalescing import CoalescingHttpToolsProtocol
 from kiro_proxy.settings import Settings
 
@@ -27,9 +30,38 @@ log = logging.getLogger("kiro_proxy.shutdown")
 
 
 class GracefulServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, *, grace_seconds: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        grace_seconds: float,
+        handoff: socket.socket | None = None,
+    ) -> None:
         super().__init__(config)
         self.grace_seconds = grace_seconds
+        # A worker of `serve --workers N`: connections come from the supervisor over this
+        # channel instead of a listening socket (kiro_proxy/connection_handoff.py).
+        self._handoff = handoff
+        self._receiver: ConnectionReceiver | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._handoff is not None and self.started:
+            config = self.config
+
+            def protocol() -> asyncio.Protocol:
+                # What uvicorn's own listener builds for each connection it accepts.
+                return config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config, server_state=self.server_state, app_state=self.lifespan.state
+                )
+
+            self._receiver = ConnectionReceiver(self._handoff, protocol)
+            self._receiver.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._receiver is not None:  # take no new connections, then drain as uvicorn does
+            self._receiver.stop()
+        await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         first = not self.should_exit
@@ -60,7 +92,9 @@ class GracefulServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
-def build_server(app: FastAPI, settings: Settings) -> GracefulServer:
+def build_server(
+    app: FastAPI, settings: Settings, *, handoff: socket.socket | None = None
+) -> GracefulServer:
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -72,4 +106,4 @@ def build_server(app: FastAPI, settings: Settings) -> GracefulServer:
         # uvicorn annotates this as int, but passes it to asyncio.wait_for: a float works.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
     )
-    return GracefulServer(config, grace_seconds=settings.shutdown_grace_seconds)
+    return GracefulServer(config, grace_seconds=settings.shutdown_grace_seconds, handoff=handoff)

@@ -1,16 +1,18 @@
-"""`serve --workers N`: N gateway processes answering on one listening socket.
+"""`serve --workers N`: N gateway processes answering on one port.
 
 One Python process tops out at about one CPU core; several worker processes use the others.
 The parent does the one-time work first (config file, admin password, database migrations,
 Kiro-Go import: done N times at once they would race), binds the socket, then forks the
-workers, which inherit it and each run the whole app (pool, jobs, usage writer) under the
-graceful uvicorn server. They share pool state through the database (pool/state_sync.py,
-store/shared_state.py).
+workers, which each run the whole app (pool, jobs, usage writer) under the graceful uvicorn
+server. The parent accepts the connections and deals them out round-robin, so that every
+worker gets the same share (kiro_proxy/connection_handoff.py). The workers share pool state
+through the database (pool/state_sync.py, store/shared_state.py).
 
-The parent only supervises: SIGTERM or SIGINT is passed on to every worker as SIGTERM (each
-drains its requests in flight, as a single process does), and the parent exits once all have
-stopped; a worker that dies is replaced, unless it failed during start-up (then everything
-stops, as the next one would fail the same way).
+Apart from dealing connections, the parent only supervises: SIGTERM or SIGINT stops the
+accepting and is passed on to every worker as SIGTERM (each drains its requests in flight, as a
+single process does), and the parent exits once all have stopped; a worker that dies is
+replaced, unless it failed during start-up (then everything stops, as the next one would fail
+the same way).
 
 The admin panel's state is shared the same way: sessions and the login throttle are in the
 database (admin/session.py, admin/throttle.py), and a setting changed through one worker is
@@ -27,6 +29,7 @@ import socket
 import time
 from types import FrameType
 
+from kiro_proxy.connection_handoff import ConnectionDealer, channel_pair
 from kiro_proxy.settings import Settings
 
 log = logging.getLogger("kiro_proxy.workers")
@@ -74,15 +77,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run_worker(settings: Settings, sock: socket.socket) -> int:
-    """In the forked child: the app under the graceful server, on the inherited socket."""
+def _run_worker(settings: Settings, channel: socket.socket) -> int:
+    """In the forked child: the app under the graceful server, serving the connections the
+    supervisor hands over on `channel` (kiro_proxy/connection_handoff.py)."""
     from kiro_proxy.app import create_app
     from kiro_proxy.graceful import build_server
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(sig, signal.SIG_DFL)
-    server = build_server(create_app(settings), settings)
-    server.run(sockets=[sock])
+    server = build_server(create_app(settings), settings, handoff=channel)
+    server.run(sockets=[])
     return 0 if server.started else STARTUP_FAILURE
 
 
@@ -93,19 +97,25 @@ class Supervisor:
         self.sock = sock
         self.children: set[int] = set()
         self.stopping = False
+        self.dealer = ConnectionDealer(sock)
 
     def _spawn(self) -> None:
+        ours, theirs = channel_pair()
         pid = os.fork()
-        if pid == 0:  # the worker
+        if pid == 0:  # the worker: connections arrive on its channel, never from the listener
+            self.dealer.forget_in_child()
+            ours.close()
             code = 1
             try:
-                code = _run_worker(self.settings, self.sock)
+                code = _run_worker(self.settings, theirs)
             except BaseException:
                 log.exception("worker crashed")
             finally:
                 logging.shutdown()
                 os._exit(code)
+        theirs.close()
         self.children.add(pid)
+        self.dealer.add_worker(pid, ours)
         log.info("worker %d started", pid)
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
@@ -114,6 +124,7 @@ class Supervisor:
                 "%s received: stopping %d worker(s)", signal.Signals(sig).name, len(self.children)
             )
         self.stopping = True
+        self.dealer.stop()  # new connections are refused while the workers drain theirs
         for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -125,6 +136,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         for _ in range(self.count):
             self._spawn()
+        self.dealer.start()
         status = 0
         while self.children:
             try:
@@ -132,6 +144,7 @@ class Supervisor:
             except ChildProcessError:
                 break
             self.children.discard(pid)
+            self.dealer.remove_worker(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if self.stopping:
                 continue
@@ -144,7 +157,7 @@ class Supervisor:
             time.sleep(_RESTART_DELAY_SECONDS)
             if not self.stopping:
                 self._spawn()
-        self.sock.close()
+        self.dealer.stop()
         return status
 
 

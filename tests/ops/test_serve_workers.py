@@ -148,3 +148,41 @@ async def test_two_workers_share_the_pool_count_once_and_drain(
     assert {s for _, s in rows} == {"success"}
     assert account == [(REQUESTS + 1, REQUESTS + 1, 1, None)]
     assert totals is not None and f'"totalRequests":{REQUESTS + 1}' in totals[0]
+
+
+def _established_on(port: int, pid: int) -> int:
+    """How many of `pid`'s sockets are established connections to local `port`."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+            count += 1
+    return count
+
+
+async def test_keep_alive_connections_are_shared_evenly(
+    upstream: SimulatedUpstream, tmp_path: Path
+) -> None:
+    """Connections opened at once are dealt round-robin, not taken by whichever worker wakes
+    first: each of the 2 workers serves 4 of 8 keep-alive connections."""
+    process, base = await _start_workers(upstream, tmp_path, tmp_path / "gateway.log")
+    port = int(base.rsplit(":", 1)[1])
+    workers = _children(process.pid)
+    clients = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(8)]
+    try:
+        await asyncio.gather(*(c.get("/health") for c in clients))
+        assert sorted(_established_on(port, pid) for pid in workers) == [4, 4]
+    finally:
+        for client in clients:
+            await client.aclose()
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), timeout=20)
