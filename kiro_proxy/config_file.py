@@ -156,16 +156,7 @@ class ConfigFile:
         persist them, notify subscribers. Raises ConfigError naming the field; nothing changes
         on error."""
         names = {_field_name(key): value for key, value in changes.items()}
-        unknown = sorted(n for n in names if n not in Settings.model_fields or n in NOT_UPDATABLE)
-        if unknown:
-            raise ConfigError(f"not a setting that can be changed here: {', '.join(unknown)}")
-        try:
-            candidate = Settings.model_validate({**settings.model_dump(), **names})
-        except ValidationError as exc:
-            raise ConfigError(_problems(exc)) from exc
-        changed = {
-            n: getattr(candidate, n) for n in names if getattr(candidate, n) != getattr(settings, n)
-        }
+        changed = _changed_values(settings, names)
         if not changed:
             return SettingsUpdate(changed={})
         with self._lock:
@@ -189,24 +180,35 @@ class ConfigFile:
         Returns the names whose value changed here."""
         data = self.read()
         values = {n: data[camel(n)] for n in names if n not in NOT_UPDATABLE and camel(n) in data}
-        unknown = sorted(n for n in values if n not in Settings.model_fields)
-        if unknown:
-            raise ConfigError(f"not a setting that can be changed here: {', '.join(unknown)}")
-        try:
-            candidate = Settings.model_validate({**settings.model_dump(), **values})
-        except ValidationError as exc:
-            raise ConfigError(f"{self.path}: {_problems(exc)}") from exc
-        changed = frozenset(n for n in values if getattr(candidate, n) != getattr(settings, n))
+        changed = _changed_values(settings, values, where=f"{self.path}: ")
         with self._lock:
-            for name in changed:
-                setattr(settings, name, getattr(candidate, name))
-        if changed:
-            self._notify(settings, changed)
-        return changed
+            for name, value in changed.items():
+                setattr(settings, name, value)
+        keys = frozenset(changed)
+        if keys:
+            self._notify(settings, keys)
+        return keys
 
     def _notify(self, settings: Settings, changed: frozenset[str]) -> None:
         for listener in list(self._listeners):
             listener(settings, changed)
+
+
+def _changed_values(
+    settings: Settings, values: Mapping[str, Any], *, where: str = ""
+) -> dict[str, Any]:
+    """The validated values of `values` that differ from `settings` (nothing is applied).
+    Raises ConfigError naming the field, never the rejected value."""
+    unknown = sorted(n for n in values if n not in Settings.model_fields or n in NOT_UPDATABLE)
+    if unknown:
+        raise ConfigError(f"not a setting that can be changed here: {', '.join(unknown)}")
+    try:
+        candidate = Settings.model_validate({**settings.model_dump(), **values})
+    except ValidationError as exc:
+        raise ConfigError(f"{where}{_problems(exc)}") from exc
+    return {
+        n: getattr(candidate, n) for n in values if getattr(candidate, n) != getattr(settings, n)
+    }
 
 
 def _problems(exc: ValidationError) -> str:
