@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
 
@@ -58,26 +59,15 @@ def _connection_header(keep_alive: bool, http10: bool) -> str:
     return "Connection: keep-alive\r\n" if http10 else ""
 
 
+@dataclass(slots=True)
 class _Request:
-    __slots__ = ("body", "error", "headers", "http10", "keep_alive", "method", "path")
-
-    def __init__(
-        self,
-        method: bytes,
-        path: str,
-        headers: dict[str, str],
-        body: bytes,
-        keep_alive: bool,
-        http10: bool,
-        error: tuple[int, str] | None = None,
-    ) -> None:
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep_alive
-        self.http10 = http10
-        self.error = error
+    method: bytes
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    keep_alive: bool
+    http10: bool
+    error: tuple[int, str] | None = None
 
 
 class GenerateConnection(asyncio.Protocol):
