@@ -15,65 +15,17 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
-from ops_harness import SimulatedUpstream, free_port, subprocess_env
+from ops_harness import SimulatedUpstream
+from workers_harness import API_KEY, children, gone, read_log, running_workers
 
 from kiro_proxy.simulator.script import Metadata, Reply, Sleep, Text
 
-API_KEY = "client-key-Workers-4410"
 MESSAGE = {
     "model": "claude-sonnet-4.5",
     "max_tokens": 64,
     "messages": [{"role": "user", "content": "hi"}],
 }
 REQUESTS = 60
-
-
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace")
-
-
-def _gone(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or ") Z " in stat.read_text()
-
-
-def _children(pid: int) -> list[int]:
-    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return [int(p) for p in text.split()]
-
-
-async def _start_workers(
-    upstream: SimulatedUpstream, tmp_path: Path, log_path: Path
-) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    env = subprocess_env(
-        CONFIG_PATH=str(upstream.config_path),
-        ADMIN_PASSWORD="Admin-Workers-Pw-5512",
-        API_KEY=API_KEY,
-        REQUIRE_API_KEY="true",
-        SHUTDOWN_GRACE_SECONDS="15",
-        **upstream.url_env(),
-    )
-    with open(log_path, "wb") as log_file:  # noqa: ASYNC230 - a local file, opened once
-        process = await asyncio.create_subprocess_exec(
-            "kiro-proxy", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-            env=env, cwd=tmp_path, stdout=log_file, stderr=log_file,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline and process.returncode is None:
-            try:
-                if (await client.get(f"{base}/health", timeout=1)).status_code == 200:
-                    if len(_children(process.pid)) == 2:
-                        return process, base
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    process.kill()
-    await process.wait()
-    pytest.fail("the gateway did not start:\n" + _read(log_path)[-3000:])
 
 
 async def _ask(base: str, stream: bool) -> None:
@@ -96,12 +48,11 @@ async def test_two_workers_share_the_pool_count_once_and_drain(
     state = upstream.simulator.state
     state.rotate_refresh_tokens = True
     log_path = tmp_path / "gateway.log"
-    process, base = await _start_workers(upstream, tmp_path, log_path)
-    workers = _children(process.pid)
-    try:
+    async with running_workers(upstream, tmp_path, log_path) as (process, base):
+        workers = children(process.pid)
         await asyncio.gather(*(_ask(base, stream=i % 2 == 0) for i in range(REQUESTS)))
         # Both workers needed a token; one refresh was made, the other worker adopted it.
-        assert state.refresh_calls == 1, _read(log_path)[-3000:]
+        assert state.refresh_calls == 1, read_log(log_path)[-3000:]
         # Every worker's /v1/stats converges on the total of both (shared within ~1 s).
         deadline = time.monotonic() + 10
         while True:
@@ -130,11 +81,7 @@ async def test_two_workers_share_the_pool_count_once_and_drain(
         assert b"after" in body and b"message_stop" in body
         await asyncio.wait_for(process.wait(), timeout=20)
         assert process.returncode == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert all(_gone(pid) for pid in workers)
+    assert all(gone(pid) for pid in workers)
 
     db_path = upstream.config_path.parent / "kiro-proxy.db"
     with sqlite3.connect(db_path) as db:
@@ -174,15 +121,15 @@ async def test_keep_alive_connections_are_shared_evenly(
 ) -> None:
     """Connections opened at once are dealt round-robin, not taken by whichever worker wakes
     first: each of the 2 workers serves 4 of 8 keep-alive connections."""
-    process, base = await _start_workers(upstream, tmp_path, tmp_path / "gateway.log")
-    port = int(base.rsplit(":", 1)[1])
-    workers = _children(process.pid)
-    clients = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(8)]
-    try:
-        await asyncio.gather(*(c.get("/health") for c in clients))
-        assert sorted(_established_on(port, pid) for pid in workers) == [4, 4]
-    finally:
-        for client in clients:
-            await client.aclose()
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), timeout=20)
+    async with running_workers(upstream, tmp_path, tmp_path / "gateway.log") as (process, base):
+        port = int(base.rsplit(":", 1)[1])
+        workers = children(process.pid)
+        clients = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(8)]
+        try:
+            await asyncio.gather(*(c.get("/health") for c in clients))
+            assert sorted(_established_on(port, pid) for pid in workers) == [4, 4]
+        finally:
+            for client in clients:
+                await client.aclose()
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), timeout=20)

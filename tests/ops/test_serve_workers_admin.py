@@ -2,9 +2,9 @@
 logout is honoured by both, wrong passwords are throttled across both, and a settings change
 made through one worker is seen through the other.
 
-Every call opens a new connection, so the kernel hands it to either worker; the first 16 hex
-digits of the `x-request-id` response header are a per-process prefix, which shows that both
-workers answered.
+Every call opens a new connection, which the supervisor deals to the workers in turn
+(kiro_proxy/connection_handoff.py); the first 16 hex digits of the `x-request-id` response
+header are a per-process prefix, which shows that both workers answered.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from typing import Any
 
 import httpx
 from ops_harness import SimulatedUpstream
-from test_serve_workers import _read, _start_workers
+from workers_harness import ADMIN_PASSWORD, read_log, running_workers
 
 from kiro_proxy.admin.session import SESSION_CACHE_SECONDS, SESSION_COOKIE
 from kiro_proxy.admin.throttle import FREE_FAILURES
 
-ADMIN_PASSWORD = "Admin-Workers-Pw-5512"  # what _start_workers puts in ADMIN_PASSWORD
 CALLS = 30
 
 
@@ -33,7 +32,7 @@ def _worker_of(response: httpx.Response) -> str:
 async def _call(
     base: str, method: str, path: str, token: str = "", csrf: str = "", body: Any = None
 ) -> httpx.Response:
-    # A client per call: a new connection, which either worker may accept.
+    # A client per call: a new connection, dealt to the next worker.
     cookies = {SESSION_COOKIE: token} if token else None
     headers = {"x-csrf-token": csrf} if csrf else None
     async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=30) as client:
@@ -51,14 +50,13 @@ async def _from_both_workers(base: str, path: str, token: str = "") -> list[http
 
 async def test_admin_panel_with_two_workers(upstream: SimulatedUpstream, tmp_path: Path) -> None:
     log_path = tmp_path / "gateway.log"
-    process, base = await _start_workers(upstream, tmp_path, log_path)
-    try:
+    async with running_workers(upstream, tmp_path, log_path) as (process, base):
         # One login, then every admin call succeeds on whichever worker answers.
         login = await _call(base, "POST", "/admin/api/login", body={"password": ADMIN_PASSWORD})
         assert login.status_code == 200, login.text
         token, csrf = login.cookies[SESSION_COOKIE], login.json()["csrfToken"]
         calls = await _from_both_workers(base, "/admin/api/settings", token)
-        assert [r.status_code for r in calls] == [200] * len(calls), _read(log_path)[-3000:]
+        assert [r.status_code for r in calls] == [200] * len(calls), read_log(log_path)[-3000:]
         probes = await _from_both_workers(base, "/admin/api/session", token)
         assert {r.json()["csrfToken"] for r in probes} == {csrf}
 
@@ -104,7 +102,3 @@ async def test_admin_panel_with_two_workers(upstream: SimulatedUpstream, tmp_pat
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), timeout=20)
         assert process.returncode == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
