@@ -94,7 +94,6 @@ class Supervisor:
     def __init__(self, settings: Settings, workers: int, sock: socket.socket) -> None:
         self.settings = settings
         self.count = workers
-        self.sock = sock
         self.children: set[int] = set()
         self.stopping = False
         self.dealer = ConnectionDealer(sock)
