@@ -70,7 +70,9 @@ def test_a_worker_that_is_gone_is_skipped(listener: socket.socket) -> None:
     clients = [_connect(listener) for _ in range(4)]
     try:
         taken = _take(alive, 4)
-        assert len(taken) == 4
+        assert len(taken) == 4 and dealer.handed_off == 4
+        # Each is a live connection to one of the clients, none lost on the dead channel.
+        assert {t.getpeername() for t in taken} == {c.getsockname() for c in clients}
         for sock in taken:
             sock.close()
     finally:
