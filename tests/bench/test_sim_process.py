@@ -50,7 +50,9 @@ async def test_the_lean_server_answers_only_generate_calls(sim: SimulatorProcess
     assert lean.status == 404
 
 
-def test_the_gateway_sends_generate_calls_to_the_lean_server(sim: SimulatorProcess) -> None:
+def test_the_gateway_environment_points_generate_calls_at_the_lean_server(
+    sim: SimulatorProcess,
+) -> None:
     env = gateway_environment(sim, Path("/tmp/unused"), workers=2)
     assert env["KIRO_CODEWHISPERER_URL"] == sim.generate_url
     for name in ("KIRO_API_URL", "KIRO_AUTH_URL", "KIRO_OIDC_URL", "KIRO_PORTAL_URL"):
