@@ -108,7 +108,7 @@ async def start_admin(app: FastAPI, runtime: PoolRuntime) -> SettingsSync:
     auth.attach(runtime.database)
     config = getattr(app.state, "config_file", None)
     if not isinstance(config, ConfigFile):  # an app without the shared file (admin tests)
-        config = ConfigFile(runtime.settings.config_path)
+        config = app.state.config_file = ConfigFile(runtime.settings.config_path)
         config.subscribe(runtime_listener(runtime))
     sync = SettingsSync(runtime.shared, config, runtime.settings)
     await sync.start()

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from kiro_proxy.admin.common import ServiceUnavailable, json_response, services_of
 from kiro_proxy.admin.session import admin_auth, require_admin
 from kiro_proxy.admin.settings_sync import SettingsSync
-from kiro_proxy.config_file import ConfigFile, runtime_listener
+from kiro_proxy.config_file import ConfigFile
 from kiro_proxy.errors import InvalidRequestError
 from kiro_proxy.settings import ConfigError, Settings
 
@@ -41,13 +41,13 @@ def _camel(name: str) -> str:
 _BY_CAMEL = {_camel(n): n for n in PANEL_SETTINGS}
 
 
-def config_file_of(request: Request) -> tuple[ConfigFile, bool]:
-    """The app's ConfigFile (its subscribers update the pool), or a private one (then the caller
-    pushes changes into the pool itself)."""
-    shared = getattr(request.app.state, "config_file", None)
-    if isinstance(shared, ConfigFile):
-        return shared, True
-    return ConfigFile(services_of(request).settings.config_path), False
+def config_file_of(request: Request) -> ConfigFile:
+    """The app's ConfigFile, whose subscribers push changes into the pool (app.py sets it up, or
+    start_admin for an app without one)."""
+    config = getattr(request.app.state, "config_file", None)
+    if not isinstance(config, ConfigFile):
+        raise ServiceUnavailable("the gateway is still starting: try again in a moment")
+    return config
 
 
 def settings_sync_of(request: Request) -> SettingsSync:
@@ -100,13 +100,10 @@ async def put_settings(request: Request, body: dict[str, Any]) -> Response:
             )
     if "thinking_suffix" in changes and not str(changes["thinking_suffix"] or "").strip():
         raise InvalidRequestError("the thinking suffix must not be empty", param="thinkingSuffix")
-    config, shared = config_file_of(request)
     try:
-        update = config.update(services.settings, changes)
+        update = config_file_of(request).update(services.settings, changes)
     except ConfigError as exc:
         raise InvalidRequestError(str(exc)) from exc
-    if update.changed and not shared:
-        runtime_listener(services.runtime)(services.settings, frozenset(update.changed))
     if update.changed:
         log.info("admin changed settings: %s", ", ".join(sorted(update.changed)))
         await settings_sync_of(request).announce(update.changed)

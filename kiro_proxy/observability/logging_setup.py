@@ -148,36 +148,19 @@ class RedactionFilter(logging.Filter):
         except Exception:  # a bad %-format must not lose the line
             message = f"{record.msg!r} {record.args!r}"
         if isinstance(record, FieldsRecord):
-            masked = redact_fields_line(message, record.fields)
-            if masked is not None:
-                message = masked
-                record.__dict__.update(record.fields)
-            record.msg = message
-            record.args = None
-            return self._finish(record)
-        texts = [
-            value
-            for key, value in record.__dict__.items()
-            if key not in _STANDARD_ATTRS and isinstance(value, str)
-        ]
-        # One cheap check over everything first: most lines (the request line above all) hold
-        # nothing secret-looking, and then no regex runs at all.
-        if texts:
-            texts.insert(0, message)
-            combined = "\n".join(texts)
+            fields = record.fields
         else:
-            combined = message
-        if needs_redaction(combined):
-            message = redact(message)
-            for key, value in list(record.__dict__.items()):
-                if isinstance(value, str) and key not in _STANDARD_ATTRS:
-                    setattr(record, key, redact(value))
+            fields = {
+                key: value
+                for key, value in record.__dict__.items()
+                if key not in _STANDARD_ATTRS and isinstance(value, str)
+            }
+        masked = redact_fields_line(message, fields)
+        if masked is not None:
+            message = masked
+            record.__dict__.update(fields)
         record.msg = message
         record.args = None
-        return self._finish(record)
-
-    @staticmethod
-    def _finish(record: logging.LogRecord) -> bool:
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -144,18 +144,9 @@ class RequestObserver:
 
 
 class ObservabilityMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        metrics: Metrics | None = None,
-        tracker: RequestTracker | None = None,
-        logger: logging.Logger = access_log,
-        observer: RequestObserver | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, observer: RequestObserver) -> None:
         self.app = app
-        self.observer = observer or RequestObserver(metrics=metrics, tracker=tracker, logger=logger)
-        self.tracker = self.observer.tracker
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -138,7 +138,7 @@ class SharedStateRepository:
 
     async def add_totals(self, key: str, deltas: Mapping[str, float]) -> dict[str, Any]:
         """Add `deltas` to the JSON object stored at `key`; returns the stored object after."""
-        async with self._locked() as connection:
+        async with write_transaction(self._db) as connection:
             stored = await self._read_kv(connection, key, lock=True)
             exists = stored is not None
             totals: dict[str, Any] = dict(stored or {})
@@ -179,7 +179,7 @@ class SharedStateRepository:
         """Hold the account's row locked (PostgreSQL: SELECT … FOR UPDATE; SQLite: a
         BEGIN IMMEDIATE write transaction) and yield its stored tokens. Leaving the block
         normally commits what the lease saved; an exception rolls it back."""
-        async with self._locked() as connection:
+        async with write_transaction(self._db) as connection:
             row = (
                 await connection.execute(
                     select(AccountRow).where(AccountRow.id == account_id).with_for_update()
@@ -187,9 +187,6 @@ class SharedStateRepository:
             ).first()
             stored = self._accounts.to_account(row) if row is not None else None  # type: ignore[arg-type]
             yield TokenLease(connection, self._accounts, stored)
-
-    def _locked(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
-        return write_transaction(self._db)
 
 
 @contextlib.asynccontextmanager

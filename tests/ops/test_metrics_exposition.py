@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from usage_rows import MESSAGES, SONNET, usage_row
 
 from kiro_proxy.observability import Observability
 from kiro_proxy.observability import metrics as metrics_module
@@ -22,11 +23,8 @@ from kiro_proxy.observability.metrics import (
     TTFT_BUCKETS,
 )
 from kiro_proxy.observability.middleware import RequestInfo
-from kiro_proxy.pool.usage import UsageRow
 
-SONNET = "claude-sonnet-4.5"
 HAIKU = "claude-haiku-4.5"
-MESSAGES = "/v1/messages"
 CHAT = "/v1/chat/completions"
 
 Key = tuple[str, frozenset[tuple[str, str]]]
@@ -83,32 +81,12 @@ REQUESTS: list[tuple[str, str | None, int, float]] = [
 ]
 
 
-def _row(**overrides: object) -> UsageRow:
-    values: dict[str, object] = {
-        "created_at": 0.0,
-        "request_id": "r1",
-        "account_id": "a1",
-        "api_key_id": None,
-        "route": MESSAGES,
-        "model": SONNET,
-        "stream": False,
-        "status": "success",
-        "input_tokens": 120,
-        "output_tokens": 30,
-        "credits": 0.25,
-        "latency_ms": 900,
-        "first_token_ms": 300,
-        "error_kind": None,
-        "attempts": 1,
-    }
-    values.update(overrides)
-    return UsageRow(**values)  # type: ignore[arg-type]
-
-
 USAGE = [
-    _row(),
-    _row(status="error", error_kind="throttled", attempts=3, output_tokens=0, first_token_ms=50),
-    _row(
+    usage_row(),
+    usage_row(
+        status="error", error_kind="throttled", attempts=3, output_tokens=0, first_token_ms=50
+    ),
+    usage_row(
         status="error",
         input_tokens=0,
         output_tokens=0,
@@ -116,9 +94,9 @@ USAGE = [
         first_token_ms=None,
         attempts=2,
     ),
-    _row(status="cancelled", output_tokens=0, first_token_ms=200_000),
-    _row(model=HAIKU, input_tokens=10, output_tokens=4, credits=0.0, first_token_ms=1000),
-    _row(
+    usage_row(status="cancelled", output_tokens=0, first_token_ms=200_000),
+    usage_row(model=HAIKU, input_tokens=10, output_tokens=4, credits=0.0, first_token_ms=1000),
+    usage_row(
         model=HAIKU,
         status="error",
         error_kind="throttled",
@@ -212,7 +190,9 @@ def _observe(observability: Observability) -> None:
         metrics.observe_usage(row)
     for model in RANDOM_MODELS:
         metrics.observe_usage(
-            _row(model=model, input_tokens=5, output_tokens=0, credits=0.0, first_token_ms=None)
+            usage_row(
+                model=model, input_tokens=5, output_tokens=0, credits=0.0, first_token_ms=None
+            )
         )
     metrics.observe_request(MESSAGES, "random-0", 200, 0.3)
     metrics.observe_request(MESSAGES, RANDOM_MODELS[-1], 200, 0.3)

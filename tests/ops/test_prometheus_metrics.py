@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
+from usage_rows import usage_row
+
 from kiro_proxy.observability.metrics import MAX_MODEL_LABELS, OTHER, Metrics
-from kiro_proxy.pool.usage import UsageRow
-
-
-def _row(**overrides: object) -> UsageRow:
-    values: dict[str, object] = {
-        "created_at": 0.0,
-        "request_id": "r1",
-        "account_id": "a1",
-        "api_key_id": None,
-        "route": "/v1/messages",
-        "model": "claude-sonnet-4.5",
-        "stream": True,
-        "status": "success",
-        "input_tokens": 120,
-        "output_tokens": 30,
-        "credits": 0.25,
-        "latency_ms": 900,
-        "first_token_ms": 300,
-        "error_kind": None,
-        "attempts": 1,
-    }
-    values.update(overrides)
-    return UsageRow(**values)  # type: ignore[arg-type]
 
 
 def _sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float | None:
@@ -34,8 +13,10 @@ def _sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -
 
 def test_usage_rows_feed_tokens_credits_ttft_errors_and_failovers() -> None:
     metrics = Metrics()
-    metrics.observe_usage(_row())
-    metrics.observe_usage(_row(status="error", error_kind="throttled", attempts=3, output_tokens=0))
+    metrics.observe_usage(usage_row())
+    metrics.observe_usage(
+        usage_row(status="error", error_kind="throttled", attempts=3, output_tokens=0)
+    )
     model = {"model": "claude-sonnet-4.5"}
     assert _sample(metrics, "kiro_proxy_tokens_total", {"direction": "input", **model}) == 240
     assert _sample(metrics, "kiro_proxy_tokens_total", {"direction": "output", **model}) == 30
@@ -84,11 +65,13 @@ def test_repeated_usage_rows_keep_counting_on_each_label_set() -> None:
     lands on its own model's and outcome's series, and nowhere else."""
     metrics = Metrics()
     for _ in range(3):
-        metrics.observe_usage(_row())
-        metrics.observe_usage(_row(model="claude-haiku-4.5", input_tokens=10, credits=0.0))
-        metrics.observe_usage(_row(status="error", error_kind="throttled", first_token_ms=None))
-        metrics.observe_usage(_row(status="error", error_kind=None, first_token_ms=None))
-        metrics.observe_usage(_row(status="cancelled", output_tokens=0, first_token_ms=None))
+        metrics.observe_usage(usage_row())
+        metrics.observe_usage(usage_row(model="claude-haiku-4.5", input_tokens=10, credits=0.0))
+        metrics.observe_usage(
+            usage_row(status="error", error_kind="throttled", first_token_ms=None)
+        )
+        metrics.observe_usage(usage_row(status="error", error_kind=None, first_token_ms=None))
+        metrics.observe_usage(usage_row(status="cancelled", output_tokens=0, first_token_ms=None))
     sonnet = {"model": "claude-sonnet-4.5"}
     haiku = {"model": "claude-haiku-4.5"}
     requests = "kiro_proxy_upstream_requests_total"
@@ -110,8 +93,8 @@ def test_repeated_usage_rows_keep_counting_on_each_label_set() -> None:
 def test_usage_rows_past_the_model_cap_count_as_other() -> None:
     metrics = Metrics()
     for n in range(MAX_MODEL_LABELS + 5):
-        metrics.observe_usage(_row(model=f"random-{n}"))
-        metrics.observe_usage(_row(model=f"random-{n}"))
+        metrics.observe_usage(usage_row(model=f"random-{n}"))
+        metrics.observe_usage(usage_row(model=f"random-{n}"))
     other = {"model": OTHER, "outcome": "success"}
     assert _sample(metrics, "kiro_proxy_upstream_requests_total", other) == 10
     first = {"model": "random-0", "outcome": "success"}

@@ -247,3 +247,10 @@ async def test_each_refresh_registers_the_accounts_own_secrets_again() -> None:
     ):
         assert known_secrets.found_in(f"x {value} y"), value
     assert not known_secrets.found_in("client-id")
+    # Enough newer values to push out everything above; the next refresh registers its refresh
+    # token again, so it is masked while the first refresh's secrets are not any more.
+    known_secrets.add(*(f"other-token-{i:06d}" for i in range(MAX_KNOWN_SECRETS - 1)))
+    assert not known_secrets.found_in("x social-refresh-token y")
+    await client.refresh_social(refresh_token="social-refresh-token", machine_id="m")
+    assert known_secrets.found_in("x social-refresh-token y")
+    assert not known_secrets.found_in("x old-refresh-token y")

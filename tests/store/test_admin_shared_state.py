@@ -14,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from kiro_proxy.admin import session as session_module
 from kiro_proxy.admin.passwords import hash_password
 from kiro_proxy.admin.session import (
     MAX_SESSIONS,
@@ -168,6 +169,26 @@ async def test_session_store_purges_expired_rows_and_caps_the_count(database: Da
     await repo.delete_all()
     assert await repo.count_live(now=152.5) == 0
     assert MAX_SESSIONS == 1000
+
+
+async def test_logins_beyond_max_sessions_end_the_oldest_for_every_worker(
+    workers: tuple[Worker, Worker], clocks: tuple[Clock, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AdminAuth applies MAX_SESSIONS (the repository test above gives its cap explicitly)."""
+    monkeypatch.setattr(session_module, "MAX_SESSIONS", 2)
+    first, second = workers
+    clock, _ = clocks
+    tokens = []
+    for index in range(3):
+        clock.now += 1
+        _, token = await first.auth.login(PASSWORD, f"10.0.0.{index}")
+        tokens.append(token)
+    assert [await second.auth.session_for(token) is not None for token in tokens] == [
+        False,
+        True,
+        True,
+    ]
+    assert await first.auth.session_count() == 2
 
 
 async def test_a_password_change_in_one_worker_ends_sessions_and_the_old_password_everywhere(
