@@ -336,7 +336,7 @@ class KiroClient:
         try:
             reply = await pool.post(url, body, headers, first_byte_timeout=self.first_byte_timeout)
         except (TimeoutError, OSError) as exc:
-            raise self._lean_transport_error(exc, url) from exc
+            raise self._transport_error(exc, url) from exc
         if reply.status == 200:
             return reply, reply.take()
         try:
@@ -344,18 +344,10 @@ class KiroClient:
         except BaseException as exc:  # cancelled too: the half-read connection must be closed
             reply.close()
             if isinstance(exc, TimeoutError | OSError):
-                raise self._lean_transport_error(exc, url) from exc
+                raise self._transport_error(exc, url) from exc
             raise
         reply.release()
         raise KiroHTTPError.from_body(reply.status, data, reply.retry_after, endpoint=_host(url))
-
-    def _lean_transport_error(self, exc: BaseException, url: str) -> KiroError:
-        """`_transport_error` for the lean client's exceptions."""
-        if isinstance(exc, ConnectTimeout):
-            return KiroTimeoutError("connect", self.connect_timeout, endpoint=_host(url))
-        if isinstance(exc, TimeoutError):
-            return KiroTimeoutError("first_byte", self.first_byte_timeout, endpoint=_host(url))
-        return KiroConnectionError(f"{_host(url)}: {type(exc).__name__}: {exc}")
 
     async def _event_batches(
         self, reply: _Reply, data: bytes, url: str
@@ -425,8 +417,9 @@ class KiroClient:
 
     def _transport_error(self, exc: BaseException, url: str) -> KiroError:
         """A failure before the answer's first bytes, as the timeout or connection error it is.
-        Order matters: aiohttp's connect timeout is a ClientError and a TimeoutError at once."""
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        Order matters: aiohttp's connect timeout is a ClientError and a TimeoutError at once.
+        Serves both transports: the lean one raises ConnectTimeout, TimeoutError and OSError."""
+        if isinstance(exc, aiohttp.ConnectionTimeoutError | ConnectTimeout):
             return KiroTimeoutError("connect", self.connect_timeout, endpoint=_host(url))
         if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError):
             return KiroTimeoutError("first_byte", self.first_byte_timeout, endpoint=_host(url))

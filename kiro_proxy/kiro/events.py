@@ -289,11 +289,8 @@ def _other_event(block: HeaderBlock, payload: bytes) -> KiroEvent | None:
     event_type = block.event_type or ""
     if event_type in _IGNORED_EVENT_TYPES:
         return None
-    try:
-        body = orjson.loads(payload) if payload else None
-    except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict):
+    body = _json(payload)
+    if body is None:
         return UnknownEvent(event_type, payload) if event_type else None
     interpret = _INTERPRETERS.get(event_type)
     if interpret is not None:

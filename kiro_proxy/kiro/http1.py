@@ -245,13 +245,17 @@ class Http1Connection(asyncio.Protocol):
         if not chunks:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._drop_buffered()
+        return data
+
+    def _drop_buffered(self) -> None:
+        """Empty the body buffer and read the socket again if the high-water mark paused it."""
         self._chunks = []
         self._buffered = 0
         if self._paused:
             self._paused = False
             if self.transport is not None:
                 self.transport.resume_reading()
-        return data
 
     async def read(self, limit: float) -> bytes:
         """The body bytes that arrived since the last read; b"" once the reply is complete."""
@@ -283,12 +287,7 @@ class Http1Connection(asyncio.Protocol):
     def park(self) -> None:
         """Idle in the pool: unread bytes of the finished reply are dropped, and the socket is
         read again (a server closing the connection must be noticed)."""
-        self._chunks = []
-        self._buffered = 0
-        if self._paused:
-            self._paused = False
-            if self.transport is not None:
-                self.transport.resume_reading()
+        self._drop_buffered()
 
     def start_reply(self) -> None:
         self.in_use = True

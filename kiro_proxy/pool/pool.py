@@ -54,8 +54,10 @@ class CounterDelta:
 class AccountPool:
     def __init__(self, strategy: str = "round-robin", *, clock: Clock = time.time) -> None:
         self._accounts: dict[str, Account] = {}
+        # `_accounts` in insertion order, as ids and as accounts: derived by `_reindex` on every
+        # membership change, so selection reads ready-made lists.
         self._order: list[str] = []
-        self._ordered: list[Account] = []  # the accounts in `_order`'s order (selection reads it)
+        self._ordered: list[Account] = []
         self._strategy: SelectionStrategy = make_strategy(strategy)
         self._dirty: set[str] = set()
         self._deltas: dict[str, CounterDelta] = {}
@@ -76,22 +78,22 @@ class AccountPool:
             if old is not None:
                 account.in_flight = old.in_flight
             self._accounts[account.id] = account
-        self._order = list(self._accounts)
-        self._ordered = list(self._accounts.values())
+        self._reindex()
 
     def upsert(self, account: Account) -> None:
         old = self._accounts.get(account.id)
         if old is not None:
             account.in_flight = old.in_flight
-        else:
-            self._order.append(account.id)
-        self._accounts[account.id] = account
-        self._ordered = [self._accounts[i] for i in self._order]
+        self._accounts[account.id] = account  # a known id keeps its place
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._order = list(self._accounts)
+        self._ordered = list(self._accounts.values())
 
     def remove(self, account_id: str) -> None:
         if self._accounts.pop(account_id, None) is not None:
-            self._order.remove(account_id)
-            self._ordered = [self._accounts[i] for i in self._order]
+            self._reindex()
         self._dirty.discard(account_id)
         self._deltas.pop(account_id, None)
 

@@ -150,18 +150,19 @@ class UsageRecorder:
     async def _write_queued(self, first: UsageRow) -> bool:
         """Write `first` and every row queued now; True when the stop marker was among them."""
         batch = [first]
+        stop = False
         while not self._queue.empty():
             row = self._queue.get_nowait()
             if row is None:
-                await self._write(batch)
-                return True
+                stop = True
+                break
             batch.append(row)
             if len(batch) == BATCH_SIZE:
                 await self._write(batch)
                 batch = []
-        if batch:
+        if batch:  # empty when the last full batch was just written
             await self._write(batch)
-        return False
+        return stop
 
     async def _write(self, batch: list[UsageRow]) -> None:
         assert self._sink is not None

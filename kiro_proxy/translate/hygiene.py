@@ -230,10 +230,6 @@ def tool_names_used(messages: list[Message]) -> list[str]:
     return list(seen)
 
 
-def has_tool_content(messages: list[Message]) -> bool:
-    return any(isinstance(b, ToolUseBlock | ToolResultBlock) for m in messages for b in m.blocks)
-
-
 def _unique_tool_uses(
     blocks: list[Block], turn: int, seen_ids: set[str]
 ) -> tuple[list[Block], list[ToolUseBlock], dict[str, str]]:

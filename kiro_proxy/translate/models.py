@@ -221,7 +221,8 @@ class ModelResolver:
     request, for the same few names every time. Results are keyed by the name, the thinking
     suffix and the aliases, and dropped whenever the catalogue (`known_models`) differs from the
     one they were made with, so an admin's settings change or a model-list refresh is seen by the
-    very next request. Unknown names under the "reject" policy raise each time (never cached).
+    very next request. It always resolves with the "default" unknown-model policy (it has no
+    `unknown` parameter), so every name, known or not, gives a cacheable result.
     """
 
     def __init__(self, max_entries: int = RESOLVER_CACHE_SIZE) -> None:

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiro_proxy.kiro.eventstream import (
+    _HEADER_CACHE_ENTRIES,
     EventStreamDecoder,
     Frame,
     HeaderBlock,
@@ -94,8 +95,11 @@ def test_a_frames_headers_are_its_own_copy_and_the_block_is_untouched() -> None:
 def test_more_distinct_blocks_than_the_cache_holds() -> None:
     frames = [({"n": f"value-{i}", ":message-type": "event"}, b"%d" % i) for i in range(200)]
     data = b"".join(encode_frame(h, p) for h, p in frames) * 2
-    decoded = EventStreamDecoder(strict=True).feed(data)
+    decoder = EventStreamDecoder(strict=True)
+    decoded = decoder.feed(data)
     assert [(f.headers, f.payload) for f in decoded] == frames * 2
+    # The cache is shared by every reply of the process: hostile input must not grow it.
+    assert 0 < len(decoder._header_cache) <= _HEADER_CACHE_ENTRIES
 
 
 def test_a_bad_block_after_a_good_one_with_the_same_length_is_still_rejected() -> None:

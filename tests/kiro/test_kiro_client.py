@@ -25,6 +25,7 @@ from kiro_proxy.kiro.events import (
     TextEvent,
     ToolUseEvent,
 )
+from kiro_proxy.kiro.http1 import ConnectionCut, ConnectTimeout, ProtocolViolation
 from kiro_proxy.kiro.request import KiroRequest
 from kiro_proxy.simulator import script as s
 from kiro_proxy.simulator.app import RunningSimulator
@@ -365,5 +366,11 @@ def test_transport_errors_map_to_their_phase() -> None:
     first_byte = kiro._transport_error(TimeoutError(), url)
     assert isinstance(first_byte, KiroTimeoutError) and first_byte.phase == "first_byte"
     for exc in (aiohttp.SocketTimeoutError(), aiohttp.ClientOSError(), ConnectionResetError()):
+        mapped = kiro._transport_error(exc, url)
+        assert type(mapped) is KiroConnectionError and "kiro.example" in str(mapped)
+    # The lean transport's own exceptions map the same way.
+    lean_connect = kiro._transport_error(ConnectTimeout(), url)
+    assert isinstance(lean_connect, KiroTimeoutError) and lean_connect.phase == "connect"
+    for exc in (ConnectionCut("cut"), ProtocolViolation("bad")):
         mapped = kiro._transport_error(exc, url)
         assert type(mapped) is KiroConnectionError and "kiro.example" in str(mapped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -63,6 +64,10 @@ def test_round_robin_turns_survive_accounts_leaving_and_joining(kit_factory: Any
     kit.pool.remove("a")
     kit.add("e")
     assert [a.id for a in kit.pool.all()] == ["b", "c", "d", "e"]
+    fresh_c = dataclasses.replace(kit.pool.get("c"))  # an admin edit: same id, new object
+    kit.pool.upsert(fresh_c)
+    assert [a.id for a in kit.pool.all()] == ["b", "c", "d", "e"]  # keeps its place
+    assert kit.pool.all()[1] is fresh_c and kit.pool.usable()[1] is fresh_c
     assert [kit.pool.select().id for _ in range(8)] == ["d", "e", "b", "c"] * 2
     assert [a.id for a in kit.pool.usable(exclude=["d"])] == ["b", "c", "e"]
     kit.pool.load([kit.pool.get("e"), kit.pool.get("b")])

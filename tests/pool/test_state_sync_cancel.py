@@ -11,6 +11,7 @@ from typing import Any
 from kiro_proxy.pool.pool import CounterDelta
 from kiro_proxy.pool.state_sync import SharedStateSync
 from tests.pool.conftest import PoolKit
+from tests.pool.test_usage_recorder import row
 
 
 class BlockingShared:
@@ -75,3 +76,21 @@ async def test_health_marks_survive_a_cancelled_flush(kit: PoolKit) -> None:
     sync = SharedStateSync(kit.pool, kit.recorder, None, shared)  # type: ignore[arg-type]
     await _cancel_mid_write(sync, shared)
     assert [a.id for a in kit.pool.take_dirty()] == ["a"]
+
+
+async def test_usage_totals_survive_a_cancelled_flush(kit: PoolKit) -> None:
+    kit.recorder.record(row(1))
+    kit.recorder.record(row(2, "error"))
+    shared = BlockingShared()
+    sync = SharedStateSync(kit.pool, kit.recorder, None, shared)  # type: ignore[arg-type]
+    await _cancel_mid_write(sync, shared)
+
+    await sync.flush()  # the shutdown's final flush
+    assert len(shared.totals) == 1
+    totals = shared.totals[0]
+    assert (totals["totalRequests"], totals["successRequests"], totals["failedRequests"]) == (
+        2,
+        1,
+        1,
+    )
+    assert totals["totalTokens"] == 10

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 
-from kiro_proxy.pool.usage import UsageRecorder, UsageRow
+from kiro_proxy.pool.usage import BATCH_SIZE, UsageRecorder, UsageRow
 
 
 def row(i: int, status: str = "success") -> UsageRow:
@@ -74,6 +74,25 @@ async def test_a_backlog_is_written_in_one_round_not_one_batch_per_pause() -> No
     assert batches == [200] * 5
     await recorder.close()
     assert recorder.rows_written == 1000
+
+
+async def test_stop_right_after_a_full_batch_writes_no_empty_batch() -> None:
+    batches: list[int] = []
+
+    async def sink(rows: Sequence[UsageRow]) -> None:
+        batches.append(len(rows))
+
+    async def pause(seconds: float) -> None:
+        pass
+
+    recorder = UsageRecorder(sink)
+    recorder._pause = pause
+    for i in range(BATCH_SIZE):
+        recorder.record(row(i))
+    recorder.start()
+    await recorder.close()  # the stop marker lands right behind the full batch
+    assert batches == [BATCH_SIZE]
+    assert recorder.rows_written == BATCH_SIZE
 
 
 async def test_failed_batch_is_retried() -> None:

@@ -32,7 +32,6 @@ from kiro_proxy.translate.hygiene import (
     HygieneLimits,
     drop_thinking_blocks,
     ensure_first_turn_is_user,
-    has_tool_content,
     limit_image_history,
     merge_same_role_turns,
     move_tool_result_images,
@@ -56,7 +55,9 @@ def normalise_messages_fully(
     messages = replace_unfetched_image_urls(messages)
     messages = move_tool_result_images(messages)
     messages = strip_assistant_images(messages)
-    if not with_tools and has_tool_content(messages):
+    if not with_tools and any(
+        isinstance(b, ToolUseBlock | ToolResultBlock) for m in messages for b in m.blocks
+    ):
         messages = tool_history_to_text(messages)
     messages = merge_same_role_turns(messages)
     messages = ensure_first_turn_is_user(messages)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiro_proxy.errors import InvalidRequestError
 from kiro_proxy.translate.request_parsing import MAX_NESTING, load_json_object
@@ -34,3 +36,25 @@ def test_a_deep_body_with_few_brackets_cannot_exist() -> None:
     """The quick check's premise: every level needs its own opening bracket."""
     body = _nested(MAX_NESTING + 1)
     assert body.count("{") + body.count("[") == MAX_NESTING + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    objects=st.lists(st.booleans(), min_size=0, max_size=MAX_NESTING + 2),
+    bracket_padding=st.integers(0, MAX_NESTING + 5),
+    as_bytes=st.booleans(),
+)
+def test_accepted_exactly_when_nested_at_most_the_limit(
+    objects: list[bool], bracket_padding: int, as_bytes: bool
+) -> None:
+    """Any mix of objects and arrays, with or without enough brackets in a string to defeat the
+    quick count: the body is refused exactly when its containers nest deeper than MAX_NESTING."""
+    levels = [True, *objects]  # the outermost container is an object
+    body = "".join('{"k":' if is_object else "[" for is_object in levels)
+    body += '"' + "[" * bracket_padding + '"'
+    body += "".join("}" if is_object else "]" for is_object in reversed(levels))
+    if len(levels) <= MAX_NESTING:
+        assert isinstance(load_json_object(body.encode() if as_bytes else body), dict)
+    else:
+        with pytest.raises(InvalidRequestError, match="nested too deeply"):
+            load_json_object(body.encode() if as_bytes else body)
