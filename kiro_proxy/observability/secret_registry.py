@@ -87,6 +87,9 @@ class _Index:
         return found
 
 
+_EMPTY_INDEX = _Index(())
+
+
 class SecretRegistry:
     """Exact values to mask. Thread-safe: lookups read an immutable snapshot."""
 
@@ -95,8 +98,14 @@ class SecretRegistry:
         self._pinned: set[str] = set()
         # Insertion order = recency: the first entry is the next to drop.
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._index: _Index | None = None  # None: values changed since the last build
-        self._lock = threading.Lock()
+        self._index = _EMPTY_INDEX
+        self._version = 0  # bumped by every change to the values
+        self._built_version = 0  # the version `_index` was built from
+        self._building = False
+        # Re-entrant: building the index or adding values allocates, an allocation can run the
+        # garbage collector, a finalizer can log (an unclosed aiohttp session does), and logging
+        # asks this registry again on the same thread. With a plain lock that deadlocked.
+        self._lock = threading.RLock()
 
     def add(self, *values: str | None) -> None:
         """Register values to mask; the oldest unpinned ones go beyond the limit."""
@@ -117,7 +126,7 @@ class SecretRegistry:
             while len(recent) > self._limit:
                 recent.popitem(last=False)
             if changed:
-                self._index = None
+                self._version += 1
 
     def pin(self, *values: str | None) -> None:
         """Register values that stay whatever is added later (the process's own secrets)."""
@@ -127,25 +136,34 @@ class SecretRegistry:
                 if value not in self._pinned:
                     self._recent.pop(value, None)
                     self._pinned.add(value)
-                    self._index = None
+                    self._version += 1
 
     def clear(self) -> None:
         with self._lock:
             self._pinned.clear()
             self._recent.clear()
-            self._index = None
+            self._version += 1
 
     def __len__(self) -> int:
         return len(self._pinned) + len(self._recent)
 
     def _current(self) -> _Index:
-        index = self._index
-        if index is None:
-            with self._lock:
-                index = self._index
-                if index is None:
-                    index = self._index = _Index([*self._pinned, *self._recent])
-        return index
+        if self._built_version == self._version:
+            return self._index
+        with self._lock:  # other threads wait here while one builds
+            if self._building:
+                # Re-entered on the building thread (a finalizer logging mid-build): the index
+                # before this change, rather than a build inside the build.
+                return self._index
+            while self._built_version != self._version:
+                version = self._version
+                self._building = True
+                try:
+                    index = _Index([*self._pinned, *self._recent])
+                finally:
+                    self._building = False
+                self._index, self._built_version = index, version
+            return self._index
 
     def found_in(self, text: str) -> bool:
         index = self._current()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import string
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,3 +255,32 @@ async def test_each_refresh_registers_the_accounts_own_secrets_again() -> None:
     await client.refresh_social(refresh_token="social-refresh-token", machine_id="m")
     assert known_secrets.found_in("x social-refresh-token y")
     assert not known_secrets.found_in("x old-refresh-token y")
+
+
+def test_a_lookup_while_the_index_is_being_built_does_not_deadlock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building the index allocates; a garbage collection it triggers can run a finalizer that
+    logs (an unclosed aiohttp session does), and the log filter asks the registry again on the
+    same thread. That nested lookup must return, not wait forever on the registry's lock."""
+    registry = SecretRegistry()
+    registry.add("secret-value-one")
+    real_index = secret_registry._Index
+    nested: list[bool] = []
+
+    def index_that_logs(values: Any) -> Any:
+        if not nested:  # the finalizer's log line, during the outer build
+            nested.append(registry.found_in("secret-value-one"))
+        return real_index(values)
+
+    monkeypatch.setattr(secret_registry, "_Index", index_that_logs)
+    outcome: list[bool] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(registry.found_in("secret-value-one")), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the nested lookup deadlocked on the registry's lock"
+    # The nested lookup saw the index from before the change (empty), the outer one the new one.
+    assert nested == [False] and outcome == [True]
+    assert registry.found_in("secret-value-one")
