@@ -39,6 +39,26 @@ class UsageRow:
     error_kind: str | None
     attempts: int = 1
 
+    def as_row(self) -> tuple[object, ...]:
+        """The values in field order (the usage table's column order)."""
+        return (
+            self.created_at,
+            self.request_id,
+            self.account_id,
+            self.api_key_id,
+            self.route,
+            self.model,
+            self.stream,
+            self.status,
+            self.input_tokens,
+            self.output_tokens,
+            self.credits,
+            self.latency_ms,
+            self.first_token_ms,
+            self.error_kind,
+            self.attempts,
+        )
+
     def as_dict(self) -> dict[str, object]:
         # Spelled out: dataclasses.asdict deep-copies field by field, ~6x the cost, and the
         # usage writer calls this for every row. test_usage_recorder checks it matches.

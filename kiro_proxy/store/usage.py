@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
@@ -13,9 +14,13 @@ from kiro_proxy.store.database import Database
 from kiro_proxy.store.models import ApiKeyRow, UsageRecordRow
 
 _USAGE_TABLE = UsageRecordRow.__table__
-# 15 columns per row: 200 rows stay far below SQLite's 32,766 bound parameters per statement.
-_ROWS_PER_STATEMENT = 200
-_COLUMNS = tuple(UsageRow.__dataclass_fields__)  # as_dict's keys: the table's column names
+_COLUMNS = tuple(UsageRow.__dataclass_fields__)  # as_row's order: the table's column names
+# SQLite statements carry 128, 64, …, 1 rows (15 columns: far below SQLite's 32,766 bound
+# parameters per statement). A batch of any size is a few statements of those sizes, so there
+# are only eight SQL texts and sqlite3's statement cache always hits: a statement sized to each
+# batch was parsed afresh (thousands of placeholders) nearly every time.
+_CHUNK_SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
+_as_row = UsageRow.as_row
 
 
 @functools.cache
@@ -24,6 +29,17 @@ def _sqlite_insert(rows: int) -> str:
     return f"INSERT INTO {_USAGE_TABLE.name} ({','.join(_COLUMNS)}) VALUES " + ",".join(
         [one] * rows
     )
+
+
+def _chunks(count: int) -> list[tuple[int, int]]:
+    """(start, size) pieces of `count` rows, each size one of _CHUNK_SIZES."""
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    for size in _CHUNK_SIZES:
+        while count - start >= size:
+            pieces.append((start, size))
+            start += size
+    return pieces
 
 
 class UsageRepository:
@@ -46,14 +62,11 @@ class UsageRepository:
         # work) cost ~10x as much CPU per row as Core.
         async with self._db.write_lock, self._db.engine.begin() as connection:
             if self._db.dialect == "sqlite":
-                # One multi-row VALUES statement, its SQL text built once per row count: sqlite3's
-                # executemany releases and retakes the GIL around every row, each a thread handoff
-                # against the busy event loop, and SQLAlchemy would compile a multi-row insert
-                # afresh for every batch (milliseconds each).
-                for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-                    chunk = rows[start : start + _ROWS_PER_STATEMENT]
-                    params = tuple(value for row in chunk for value in row.as_dict().values())
-                    await connection.exec_driver_sql(_sqlite_insert(len(chunk)), params)
+                # Multi-row VALUES statements: sqlite3's executemany releases and retakes the GIL
+                # around every row, each a thread handoff against the busy event loop.
+                for start, size in _chunks(len(rows)):
+                    params = tuple(chain.from_iterable(map(_as_row, rows[start : start + size])))
+                    await connection.exec_driver_sql(_sqlite_insert(size), params)
             else:  # asyncpg pipelines an executemany of one prepared statement
                 await connection.execute(insert(_USAGE_TABLE), [row.as_dict() for row in rows])
             for key_id, (count, inp, out, credits, last) in per_key.items():

@@ -117,8 +117,8 @@ async def test_cancelled_rows_are_neither_success_nor_failure() -> None:
     assert (totals.total_requests, totals.success_requests, totals.failed_requests) == (1, 0, 0)
 
 
-def test_as_dict_is_every_field_by_name() -> None:
-    """Written out by hand for speed: it must still be exactly dataclasses.asdict."""
+def test_as_dict_and_as_row_are_every_field_in_order() -> None:
+    """Written out by hand for speed: they must still be exactly dataclasses.asdict/astuple."""
     full = UsageRow(
         created_at=12.5,
         request_id="req",
@@ -139,3 +139,5 @@ def test_as_dict_is_every_field_by_name() -> None:
     assert full.as_dict() == dataclasses.asdict(full)
     assert list(full.as_dict()) == [f.name for f in dataclasses.fields(UsageRow)]
     assert row(1).as_dict() == dataclasses.asdict(row(1))
+    assert full.as_row() == dataclasses.astuple(full)
+    assert row(1).as_row() == dataclasses.astuple(row(1))

@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from kiro_proxy.pool.account import HEALTH_FIELDS, Account
@@ -17,7 +19,7 @@ from kiro_proxy.store.api_keys import ApiKeyRepository
 from kiro_proxy.store.crypto import ENV_KEY, SecretBox, SecretKeyError, load_or_create_key
 from kiro_proxy.store.database import Database, async_database_url, open_database
 from kiro_proxy.store.settings_kv import SettingsRepository
-from kiro_proxy.store.usage import UsageRepository
+from kiro_proxy.store.usage import _CHUNK_SIZES, UsageRepository, _chunks
 
 SECRET_REFRESH = "aorAAAAAG-secret-refresh-token-value"
 SECRET_ACCESS = "aoaAAAAAG-secret-access-token-value"
@@ -154,19 +156,20 @@ async def test_usage_batches_and_api_key_counters(database_url: str) -> None:
 
 
 async def test_usage_rows_read_back_field_for_field(database_url: str) -> None:
-    """The batch insert stores every field as given: nulls, booleans, floats, and
+    """The batch insert stores every field as given: nulls, booleans, floats (a real
+    time.time() value keeps every digit), text with quotes, backslashes and non-ASCII, and
     rows of one batch with different null fields."""
     db = await open_database(database_url)
     try:
         usage = UsageRepository(db)
         rows = [
             UsageRow(
-                created_at=2000.25 + i,
+                created_at=1764045339.1234567 + i,
                 request_id=f"req-{i}",
                 account_id=None if i == 1 else f"acct-{i}",
                 api_key_id=None,
                 route="/v1/chat/completions" if i % 2 else "/v1/messages",
-                model="claude-haiku-4.5",
+                model=["claude-haiku-4.5", 'mod"el\\ \u00e9\u6a21\u578b', "[0]"][i],
                 stream=bool(i % 2),
                 status=["success", "error", "cancelled"][i],
                 input_tokens=100 + i,
@@ -191,7 +194,7 @@ async def test_usage_rows_read_back_field_for_field(database_url: str) -> None:
 
 
 async def test_a_large_usage_batch_is_stored_whole(database_url: str) -> None:
-    """More rows than one statement carries (SQLite writes multi-row VALUES statements)."""
+    """A batch of hundreds of rows lands whole, each row once."""
     db = await open_database(database_url)
     try:
         usage = UsageRepository(db)
@@ -258,3 +261,16 @@ def test_database_url_normalisation() -> None:
     assert async_database_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
     assert async_database_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
     assert Database("sqlite+aiosqlite:///:memory:").dialect == "sqlite"
+
+
+@given(st.integers(min_value=0, max_value=5000))
+def test_usage_batches_split_into_a_few_fixed_statement_sizes(count: int) -> None:
+    """Every row once, in order, in pieces of the few sizes whose SQL sqlite3 keeps cached."""
+    pieces = _chunks(count)
+    covered = 0
+    for start, size in pieces:
+        assert start == covered
+        covered += size
+    assert covered == count
+    assert {size for _, size in pieces} <= set(_CHUNK_SIZES)
+    assert len(pieces) <= count // _CHUNK_SIZES[0] + len(_CHUNK_SIZES)
