@@ -62,11 +62,18 @@ class UsageRepository:
         # work) cost ~10x as much CPU per row as Core.
         async with self._db.write_lock, self._db.engine.begin() as connection:
             if self._db.dialect == "sqlite":
-                # Multi-row VALUES statements: sqlite3's executemany releases and retakes the GIL
-                # around every row, each a thread handoff against the busy event loop.
+                # Multi-row VALUES statements, the pieces of one size in one executemany (one
+                # hop to the driver's thread): a single-row statement would make sqlite3 release
+                # and retake the GIL around every row, each a handoff against the busy loop.
+                by_size: dict[int, list[tuple[object, ...]]] = {}
                 for start, size in _chunks(len(rows)):
-                    params = tuple(chain.from_iterable(map(_as_row, rows[start : start + size])))
-                    await connection.exec_driver_sql(_sqlite_insert(size), params)
+                    by_size.setdefault(size, []).append(
+                        tuple(chain.from_iterable(map(_as_row, rows[start : start + size])))
+                    )
+                for size, pieces in by_size.items():
+                    await connection.exec_driver_sql(
+                        _sqlite_insert(size), pieces if len(pieces) > 1 else pieces[0]
+                    )
             else:  # asyncpg pipelines an executemany of one prepared statement
                 await connection.execute(insert(_USAGE_TABLE), [row.as_dict() for row in rows])
             for key_id, (count, inp, out, credits, last) in per_key.items():
