@@ -23,6 +23,13 @@ def bench(
     quick: Annotated[
         bool, typer.Option("--quick", help="Smoke run: every figure, minimal time (CI).")
     ] = False,
+    background_harness: Annotated[
+        bool,
+        typer.Option(
+            help="Run the simulator and the load generator under SCHED_BATCH, so that their "
+            "wakeups do not preempt the gateway (Linux; they still get their share of CPU)."
+        ),
+    ] = True,
 ) -> None:
     """Benchmark the gateway against the bundled simulator (throughput, latency, TTFT, memory,
     CPU per request, translation of a Claude Code-sized request)."""
@@ -39,6 +46,7 @@ def bench(
         options = BenchOptions(
             duration=duration, concurrency=concurrency, streams=streams, workers=workers
         )
+    options.background_harness = background_harness
     began = time.monotonic()
 
     def progress(line: str) -> None:

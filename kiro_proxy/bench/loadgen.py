@@ -12,6 +12,7 @@ Two modes:
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,12 @@ from typing import Any
 import orjson
 
 from kiro_proxy.bench.http_client import Connection, Timing, post_request
-from kiro_proxy.bench.stats import run_with_fast_loop, summarize
+from kiro_proxy.bench.stats import (
+    run_in_background,
+    run_with_fast_loop,
+    scheduling_policy,
+    summarize,
+)
 
 
 @dataclass(slots=True)
@@ -36,6 +42,7 @@ class LoadSpec:
     marker: bytes | None = None  # TTFT = first body chunk that holds it (None: first byte)
     events: str = "none"  # "sse" | "eventstream" | "none"
     mode: str = "load"  # "load" | "hold"
+    background: bool = True  # SCHED_BATCH: never preempt the measured server (stats.py)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoadSpec:
@@ -58,6 +65,7 @@ class LoadSpec:
             "marker": self.marker.decode() if self.marker else None,
             "events": self.events,
             "mode": self.mode,
+            "background": self.background,
         }
 
 
@@ -131,6 +139,7 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
         "latency_ms": summarize([(t.finished - t.started) * 1000 for t in timings]),
         "loadgen_cpu_ms_per_request": round(own_cpu * 1000 / done, 4) if done else 0.0,
         "ttft_ms": summarize([(t.first_marker - t.started) * 1000 for t in timings]),
+        "scheduling": scheduling_policy(os.getpid()),
     }
 
 
@@ -173,6 +182,8 @@ def _emit(data: dict[str, Any]) -> None:
 
 def main() -> None:
     spec = LoadSpec.from_json(orjson.loads(sys.stdin.readline()))
+    if spec.background:
+        run_in_background()
     runner = run_hold if spec.mode == "hold" else run_load
     _emit(run_with_fast_loop(runner(spec)))
 

@@ -53,9 +53,10 @@ class SimulatorProcess:
         return int(self.generate_url.rsplit(":", 1)[1])
 
     @classmethod
-    def start(cls, accounts: int) -> SimulatorProcess:
+    def start(cls, accounts: int, *, background: bool = True) -> SimulatorProcess:
+        args = ["--accounts", str(accounts), *(["--background"] if background else [])]
         process = subprocess.Popen(
-            _python_module("kiro_proxy.bench.sim_process", "--accounts", str(accounts)),
+            _python_module("kiro_proxy.bench.sim_process", *args),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )

@@ -131,6 +131,11 @@ def to_markdown(results: dict[str, Any]) -> str:
         "",
         f"Note: {meta['note']}.",
         "",
+        "Scheduling: the gateway runs under the normal policy; the simulator and the load "
+        f"generator under `{meta.get('simulator_scheduling', 'unknown')}` "
+        "(`batch`: SCHED_BATCH, their wakeups do not preempt the gateway; "
+        "`kiro-proxy bench --no-background-harness` measures with both at `normal`).",
+        "",
         "## Throughput and latency",
         "",
         "| figure | gateway | simulator direct | gateway vs direct |",

@@ -17,7 +17,7 @@ from kiro_proxy.bench import payloads
 from kiro_proxy.bench.loadgen import LoadSpec
 from kiro_proxy.bench.processes import GatewayProcess, HeldStreams, SimulatorProcess, run_load
 from kiro_proxy.bench.scripts import slow_reply, text_reply
-from kiro_proxy.bench.stats import cpu_seconds, rss_bytes, total
+from kiro_proxy.bench.stats import cpu_seconds, rss_bytes, scheduling_policy, total
 from kiro_proxy.bench.translation import measure_translation
 
 Progress = Callable[[str], None]
@@ -36,6 +36,8 @@ class BenchOptions:
     translation_rounds: int = 50
     warmup: float = 1.0
     quick: bool = False
+    # The simulator and the load generator run under SCHED_BATCH (stats.run_in_background).
+    background_harness: bool = True
 
     @classmethod
     def smoke(cls) -> BenchOptions:
@@ -57,6 +59,7 @@ class Target:
     events: str
     pids: Callable[[], list[int]]
     bodies: dict[str, bytes] = field(default_factory=dict)
+    background: bool = True  # the load generator's scheduling (stats.run_in_background)
 
     def spec(self, body: str, concurrency: int, duration: float, **extra: Any) -> LoadSpec:
         return LoadSpec(
@@ -70,11 +73,12 @@ class Target:
             warmup=0.0,
             marker=self.marker,
             events=self.events,
+            background=self.background,
             **extra,
         )
 
 
-def _targets(sim: SimulatorProcess, gateway: GatewayProcess) -> list[Target]:
+def _targets(sim: SimulatorProcess, gateway: GatewayProcess, background: bool) -> list[Target]:
     short_ns = payloads.short_request(stream=False)
     short_st = payloads.short_request(stream=True)
     kiro = payloads.kiro_body_for(short_st)
@@ -88,6 +92,7 @@ def _targets(sim: SimulatorProcess, gateway: GatewayProcess) -> list[Target]:
             "sse",
             lambda: gateway.pids,
             {"nonstream": short_ns, "stream": short_st},
+            background,
         ),
         Target(
             "simulator",
@@ -98,6 +103,7 @@ def _targets(sim: SimulatorProcess, gateway: GatewayProcess) -> list[Target]:
             "eventstream",
             lambda: [sim.pid],
             {"nonstream": kiro, "stream": kiro},
+            background,
         ),
     ]
 
@@ -170,14 +176,15 @@ async def run_benchmark(options: BenchOptions, progress: Progress) -> dict[str, 
     )
 
     with tempfile.TemporaryDirectory(prefix="kiro-proxy-bench-") as folder:
-        sim = SimulatorProcess.start(options.accounts)
+        sim = SimulatorProcess.start(options.accounts, background=options.background_harness)
         gateway: GatewayProcess | None = None
         try:
             gateway = GatewayProcess.start(sim, Path(folder) / "gateway", workers=options.workers)
             await gateway.wait_ready()
+            results["meta"]["simulator_scheduling"] = scheduling_policy(sim.pid)
             progress(
-                f"started simulator (pid {sim.pid}) and gateway "
-                f"({len(gateway.pids)} process(es), pids {gateway.pids})"
+                f"started simulator (pid {sim.pid}, {results['meta']['simulator_scheduling']}) "
+                f"and gateway ({len(gateway.pids)} process(es), pids {gateway.pids})"
             )
             results["phases"] = await _run_phases(options, sim, gateway, progress)
         finally:
@@ -193,7 +200,7 @@ async def _run_phases(
 ) -> dict[str, Any]:
     c = options.concurrency
     phases: dict[str, dict[str, Any]] = {}
-    targets = _targets(sim, gateway)
+    targets = _targets(sim, gateway, options.background_harness)
     plan = [
         ("nonstream_c32", "nonstream", c, options.short_chunks),
         ("nonstream_c1", "nonstream", 1, options.short_chunks),

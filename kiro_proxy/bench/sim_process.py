@@ -1,4 +1,5 @@
-"""The simulator as a benchmark process: `python -m kiro_proxy.bench.sim_process --accounts N`.
+"""The simulator as a benchmark process:
+`python -m kiro_proxy.bench.sim_process --accounts N [--background]`.
 
 Prints one JSON line {"url": ..., "generate_url": ..., "accounts": [Kiro-Go config.json entries]}
 once listening, then serves until its stdin closes (the benchmark ends, or dies: no orphan is left
@@ -17,7 +18,7 @@ import sys
 
 import orjson
 
-from kiro_proxy.bench.stats import run_with_fast_loop
+from kiro_proxy.bench.stats import run_in_background, run_with_fast_loop
 from kiro_proxy.simulator.app import start_simulator
 from kiro_proxy.simulator.lean_generate import start_lean_generate
 from kiro_proxy.simulator.state import SimAccount, SimState
@@ -57,7 +58,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--generate-port", type=int, default=0)
     parser.add_argument("--accounts", type=int, default=4)
+    parser.add_argument(
+        "--background", action="store_true", help="run under SCHED_BATCH (see stats.py)"
+    )
     args = parser.parse_args()
+    if args.background:
+        run_in_background()
     with contextlib.suppress(KeyboardInterrupt):
         run_with_fast_loop(serve(args.port, args.accounts, args.generate_port))
 

@@ -124,8 +124,19 @@ def test_targets_compare_each_figure_with_its_limit() -> None:
     assert missed[2]["value"] == pytest.approx(1.0)  # overhead = gateway − simulator
 
 
+def test_the_harness_runs_in_the_background(results: tuple[dict, str]) -> None:
+    """The simulator and every load generator ran under SCHED_BATCH, and the report says so."""
+    data, markdown = results
+    assert data["meta"]["simulator_scheduling"] == "batch"
+    for phase in LOAD_PHASES:
+        for target in ("gateway", "simulator"):
+            assert data["phases"][phase][target]["scheduling"] == "batch", (phase, target)
+    assert "generator under `batch`" in markdown
+
+
 def test_help_lists_the_options() -> None:
-    outcome = CliRunner().invoke(app, ["bench", "--help"])
+    outcome = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "240"})
     assert outcome.exit_code == 0
-    for option in ("--duration", "--concurrency", "--streams", "--workers", "--out", "--quick"):
+    options = ("--duration", "--concurrency", "--streams", "--workers", "--out", "--quick")
+    for option in (*options, "--no-background-harness"):
         assert option in outcome.output

@@ -12,6 +12,7 @@ import pytest
 from kiro_proxy.bench import payloads
 from kiro_proxy.bench.processes import SimulatorProcess, gateway_environment
 from kiro_proxy.bench.scripts import text_reply
+from kiro_proxy.bench.stats import scheduling_policy
 from kiro_proxy.simulator.generate_outcome import EVENTSTREAM
 from tests.simulator.raw_http_client import one_exchange, request_bytes
 
@@ -58,3 +59,12 @@ def test_the_gateway_environment_points_generate_calls_at_the_lean_server(
     for name in ("KIRO_API_URL", "KIRO_AUTH_URL", "KIRO_OIDC_URL", "KIRO_PORTAL_URL"):
         assert env[name] == sim.url, name
     assert env["WORKERS"] == "2"
+
+
+def test_the_simulator_runs_in_the_background_unless_told_not_to(sim: SimulatorProcess) -> None:
+    assert scheduling_policy(sim.pid) == "batch"
+    normal = SimulatorProcess.start(accounts=1, background=False)
+    try:
+        assert scheduling_policy(normal.pid) == "normal"
+    finally:
+        normal.stop()
