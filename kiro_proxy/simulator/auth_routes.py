@@ -6,6 +6,7 @@ Error bodies follow OAuth (`{"error","error_description"}`) as the gateway's pee
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -16,6 +17,8 @@ import orjson
 from aiohttp import web
 
 from kiro_proxy.simulator.generate import bearer, json_response
+from kiro_proxy.simulator.generate_outcome import EMPTY_FAULT
+from kiro_proxy.simulator.script import Disconnect
 from kiro_proxy.simulator.state import (
     SIM_STATE_KEY,
     AuthorizationCode,
@@ -74,11 +77,34 @@ def _grant(state: SimState, account: SimAccount, *, social: bool) -> dict[str, A
     return body
 
 
+async def _refresh_fault(
+    state: SimState, request: web.Request, data: dict[str, Any]
+) -> web.Response | None:
+    """The scripted fault this refresh meets (SimState.enqueue_refresh_fault), or None."""
+    fault = state.next_refresh_fault(data.get("refreshToken"))
+    if fault is None:
+        return None
+    if fault.delay:
+        await asyncio.sleep(fault.delay)
+    if isinstance(fault, Disconnect):
+        _record(state, request, {}, 0)  # status 0: no answer was sent
+        if request.transport is not None:
+            request.transport.abort()
+        # aiohttp finds the connection gone when it writes this and sends nothing.
+        return web.Response(status=500)
+    _record(state, request, {}, fault.status)
+    retry = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+    return json_response(fault.status, fault.body or EMPTY_FAULT, retry)
+
+
 # --- social (Kiro desktop auth) -----------------------------------------------------------------
 async def social_refresh(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE_KEY]
     state.refresh_calls += 1
     data = await _json_body(request)
+    faulted = await _refresh_fault(state, request, data)
+    if faulted is not None:
+        return faulted
     token = data.get("refreshToken")
     account = state.account_for_refresh_token(token) if isinstance(token, str) else None
     if account is None or account.auth_method != "social":
@@ -202,6 +228,12 @@ async def create_token(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE_KEY]
     data = await _json_body(request)
     grant_type = data.get("grantType")
+    if grant_type == "refresh_token":
+        # An outage comes before any check of the client or the token.
+        faulted = await _refresh_fault(state, request, data)
+        if faulted is not None:
+            state.oidc_refresh_calls += 1
+            return faulted
     if not _client_ok(state, data):
         response = _oauth_error("invalid_client", "Invalid client credentials", 401)
     elif grant_type == "refresh_token":

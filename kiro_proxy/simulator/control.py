@@ -10,7 +10,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kiro_proxy.simulator.script import scripted_from_json, scripted_to_json
+from kiro_proxy.simulator.script import (
+    refresh_fault_from_json,
+    scripted_from_json,
+    scripted_to_json,
+)
 from kiro_proxy.simulator.state import SIM_STATE_KEY, SimAccount, SimState
 
 
@@ -100,6 +104,21 @@ async def enqueue(request: web.Request) -> web.Response:
     return _json(200, {"queued": len(parsed), "pending": state.pending_scripts()})
 
 
+async def enqueue_refresh_faults(request: web.Request) -> web.Response:
+    """{"faults": [...], "account": email?}: faults for the next token refreshes."""
+    data = await _body(request)
+    try:
+        parsed = [refresh_fault_from_json(item) for item in data.get("faults") or []]
+    except (TypeError, ValueError) as exc:
+        return _json(400, {"error": str(exc)})
+    state = _state(request)
+    account = data.get("account")
+    if account is not None:
+        _account(state, account)
+    state.enqueue_refresh_fault(*parsed, account=account)
+    return _json(200, {"queued": len(parsed), "pending": state.pending_refresh_faults()})
+
+
 async def set_always(request: web.Request) -> web.Response:
     data = await _body(request)
     script = data.get("script")
@@ -135,6 +154,7 @@ async def counters(request: web.Request) -> web.Response:
             "oidc_refresh_calls": state.oidc_refresh_calls,
             "generate_calls": state.generate_calls,
             "pending_scripts": state.pending_scripts(),
+            "pending_refresh_faults": state.pending_refresh_faults(),
             "requests": len(state.requests),
         },
     )
@@ -202,6 +222,7 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_get("/_sim/accounts", list_accounts)
     app.router.add_post("/_sim/accounts/{email}/{action}", account_action)
     app.router.add_post("/_sim/enqueue", enqueue)
+    app.router.add_post("/_sim/refresh_faults", enqueue_refresh_faults)
     app.router.add_post("/_sim/always", set_always)
     app.router.add_get("/_sim/requests", requests_log)
     app.router.add_get("/_sim/counters", counters)

@@ -193,6 +193,22 @@ class Benchmark:
 Scripted = Reply | HttpFault | Benchmark
 
 
+@dataclass(slots=True, frozen=True)
+class Disconnect:
+    """Close the connection without an answer (after `delay` seconds): a dropped request.
+
+    A refresh fault only (see `RefreshFault`); a generate stream is cut with the `Drop` step.
+    """
+
+    delay: float = 0.0
+    kind = "disconnect"
+
+
+# What a token refresh (social /refreshToken, OIDC /token with grantType refresh_token) can be
+# scripted to meet instead of its normal answer: an HTTP error (5xx) or a dropped connection.
+RefreshFault = HttpFault | Disconnect
+
+
 # --- canned faults (protocol doc §4.1) ----------------------------------------------------------
 def bad_request(
     message: str = "Improperly formed request.", reason: str | None = None
@@ -241,6 +257,13 @@ def throttled(retry_after: float | None = None) -> HttpFault:
 def server_error(status: int = 500) -> HttpFault:
     text = "Service unavailable." if status == 503 else "Internal server error."
     return HttpFault(status, {"message": text, "reason": None})
+
+
+def refresh_unavailable(status: int = 503) -> HttpFault:
+    """A refresh endpoint's outage answer (the body is an OAuth-style error, as they send)."""
+    return HttpFault(
+        status, {"error": "server_error", "error_description": "Service is unavailable."}
+    )
 
 
 def slow_first_byte(seconds: float, reply: Reply | None = None) -> Reply:
@@ -398,3 +421,17 @@ def scripted_from_json(data: dict[str, Any]) -> Scripted:
     if kind == "benchmark":
         return Benchmark(**values)
     raise ValueError(f"unknown script kind {kind!r}; use reply, fault or benchmark")
+
+
+def refresh_fault_to_json(item: RefreshFault) -> dict[str, Any]:
+    return {"kind": item.kind, **asdict(item)}
+
+
+def refresh_fault_from_json(data: dict[str, Any]) -> RefreshFault:
+    values = dict(data)
+    kind = values.pop("kind", None)
+    if kind == "fault":
+        return HttpFault(**values)
+    if kind == "disconnect":
+        return Disconnect(**values)
+    raise ValueError(f"unknown refresh fault kind {kind!r}; use fault or disconnect")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from kiro_proxy.simulator.script import Scripted
+from kiro_proxy.simulator.script import RefreshFault, Scripted
 
 DEFAULT_MODELS: tuple[dict[str, Any], ...] = tuple(
     {
@@ -166,6 +166,9 @@ class SimState:
         self._global_queue: deque[Scripted] = deque()
         self._account_queues: dict[str, deque[Scripted]] = {}
         self.always: Scripted | None = None
+        # Faults met by token refreshes (social and OIDC), consumed like the generate queues.
+        self._refresh_faults: deque[RefreshFault] = deque()
+        self._account_refresh_faults: dict[str, deque[RefreshFault]] = {}
         # Answers by looking at the request (for clients whose request order is not scripted,
         # e.g. the Claude Code CLI); consulted after the queues, before the default reply.
         self.responder: Callable[[dict[str, Any]], Scripted | None] | None = None
@@ -330,9 +333,39 @@ class SimState:
     def pending_scripts(self) -> int:
         return len(self._global_queue) + sum(len(q) for q in self._account_queues.values())
 
+    def enqueue_refresh_fault(
+        self, *items: RefreshFault, account: SimAccount | str | None = None
+    ) -> None:
+        """Queue faults for the next token refreshes (social /refreshToken and the OIDC
+        /token refresh_token grant), consumed in order before the refresh token is even looked
+        at; per account (email, matched by the refresh token sent) or global."""
+        if account is None:
+            self._refresh_faults.extend(items)
+            return
+        email = account if isinstance(account, str) else account.email
+        self._account_refresh_faults.setdefault(email, deque()).extend(items)
+
+    def next_refresh_fault(self, refresh_token: object) -> RefreshFault | None:
+        """The fault the refresh sending `refresh_token` meets, if one is queued."""
+        account = self._by_refresh.get(refresh_token) if isinstance(refresh_token, str) else None
+        if account is not None:
+            queue = self._account_refresh_faults.get(account.email)
+            if queue:
+                return queue.popleft()
+        if self._refresh_faults:
+            return self._refresh_faults.popleft()
+        return None
+
+    def pending_refresh_faults(self) -> int:
+        return len(self._refresh_faults) + sum(
+            len(q) for q in self._account_refresh_faults.values()
+        )
+
     def clear_scripts(self) -> None:
         self._global_queue.clear()
         self._account_queues.clear()
+        self._refresh_faults.clear()
+        self._account_refresh_faults.clear()
         self.always = None
         self.responder = None
 
