@@ -188,5 +188,9 @@ class TokenRefreshError(KiroError):
 
     @property
     def is_permanent(self) -> bool:
+        """Only a refusal of the token (a 4xx invalid_grant answer) is; a server error is
+        transient whatever its body says."""
+        if self.status >= 500:
+            return False
         text = f"{self.error or ''} {self.message}".lower()
         return "invalid_grant" in text or "invalid refresh token" in text

@@ -20,7 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from kiro_proxy.kiro.client import UpstreamCredentials
-from kiro_proxy.kiro.errors import TokenRefreshError
+from kiro_proxy.kiro.errors import KiroError, TokenRefreshError
 from kiro_proxy.kiro.fingerprint import derive_machine_id, normalize_machine_id
 from kiro_proxy.pool.account import Account
 from kiro_proxy.pool.pool import AccountPool
@@ -65,6 +65,14 @@ class RefreshFailed(Exception):
         super().__init__(message)
         self.account_id = account.id
         self.permanent = permanent
+
+
+def _transient_failure(account: Account, why: str) -> RefreshFailed:
+    """A refresh that may work later (a 5xx, no answer): logged with its cause, and the
+    account stays enabled (the dispatcher cools it down)."""
+    message = f"token refresh failed for {account.label} ({why})"
+    log.warning("%s; transient, the account stays enabled and is retried later", message)
+    return RefreshFailed(account, message, permanent=False)
 
 
 class TokenManager:
@@ -249,19 +257,14 @@ class TokenManager:
                 raise RefreshFailed(
                     account, f"account {account.label}: {reason}", permanent=True
                 ) from exc
-            raise RefreshFailed(
-                account,
-                f"token refresh failed for {account.label} (HTTP {exc.status})",
-                permanent=False,
-            ) from exc
+            why = f"HTTP {exc.status}" + (f" {exc.error}" if exc.error else "")
+            raise _transient_failure(account, why) from exc
         except asyncio.CancelledError:
             raise
+        except KiroError as exc:  # no answer: connection refused or dropped, a timeout
+            raise _transient_failure(account, f"{type(exc).__name__}: {exc}") from exc
         except Exception as exc:
-            raise RefreshFailed(
-                account,
-                f"token refresh failed for {account.label}: {type(exc).__name__}",
-                permanent=False,
-            ) from exc
+            raise _transient_failure(account, type(exc).__name__) from exc
 
         now = self._pool.clock()
         account.access_token = grant.access_token

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from kiro_proxy.admin.accounts_view import account_state
 from kiro_proxy.errors import (
     InvalidRequestError,
     OverloadedError,
@@ -31,7 +34,8 @@ class World:
         self.sim = sim
         self.state = sim.state
         self.client = client
-        self.pool = AccountPool("round-robin")
+        self.offset = 0.0  # added to the pool's clock: lets a test wait out a cooldown
+        self.pool = AccountPool("round-robin", clock=lambda: time.time() + self.offset)
         self.tokens = TokenManager(client, self.pool)
         self.recorder = UsageRecorder()
         self.dispatcher = Dispatcher(client, self.pool, self.tokens, self.recorder, max_attempts=5)
@@ -163,3 +167,78 @@ async def test_round_robin_even_against_simulator(world: World) -> None:
     results = [await world.ask() for _ in range(40)]
     counts = {name: sum(r.startswith(name + ":") for r in results) for name in "abcd"}
     assert counts == {"a": 10, "b": 10, "c": 10, "d": 10}
+
+
+def secrets_of(account: SimAccount) -> list[str]:
+    return [v for v in (account.refresh_token, account.client_secret, *account.access_tokens) if v]
+
+
+@pytest.mark.parametrize("auth_method", ["social", "idc"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        script.refresh_unavailable(503),
+        script.refresh_unavailable(500),
+        # A server error stays transient even when its text names the token.
+        script.HttpFault(502, {"message": "Invalid refresh token provided", "reason": None}),
+        script.Disconnect(),
+    ],
+    ids=["503", "500", "502-token-text", "disconnect"],
+)
+async def test_refresh_outage_fails_over_then_the_account_serves_again(
+    world: World, caplog: pytest.LogCaptureFixture, auth_method: str, fault: Any
+) -> None:
+    """A 5xx or a dropped connection on refresh is transient: the request moves to another
+    account, the failing one cools down (never disabled), says why, and comes back."""
+    caplog.set_level(logging.INFO)
+    a = world.add("a", auth_method=auth_method, fresh=False)  # needs a refresh to serve
+    world.add("b")
+    world.state.enqueue_refresh_fault(fault, account=world.sim_accounts["a"])
+
+    assert (await world.ask()).startswith("b:")  # the client sees a normal answer
+
+    now = world.pool.clock()
+    assert a.enabled and a.disabled_reason is None
+    assert a.consecutive_failures == 1 and a.cooldown_until > now
+    assert account_state(a, now)["state"] == "cooling"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    why = "http 5" if isinstance(fault, script.HttpFault) else "connection"
+    assert any("a@example.com" in line and why in line.lower() for line in warnings), warnings
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert not [secret for secret in secrets_of(world.sim_accounts["a"]) if secret in logged]
+
+    world.offset = a.cooldown_until - time.time() + 1  # the cooldown is over
+    served = [await world.ask() for _ in range(2)]  # round robin: one of the two is a's
+    assert sorted(r[0] for r in served) == ["a", "b"]
+    assert a.access_token == world.sim_accounts["a"].access_token  # the later refresh worked
+    assert a.enabled and a.consecutive_failures == 0
+    assert account_state(a, world.pool.clock())["state"] == "healthy"
+
+
+async def test_refresh_outage_of_the_only_account_is_a_retryable_overload(world: World) -> None:
+    a = world.add("a", fresh=False)
+    world.state.enqueue_refresh_fault(script.Disconnect(), script.refresh_unavailable(503))
+    with pytest.raises(OverloadedError, match="cooling down") as first:
+        await world.ask()
+    assert first.value.retry_after is not None and first.value.retry_after > 0
+    world.offset = a.cooldown_until - time.time() + 1
+    with pytest.raises(OverloadedError, match="cooling down"):
+        await world.ask()  # the second outage answer: the cooldown grows
+    assert a.enabled and a.consecutive_failures == 2
+    world.offset = a.cooldown_until - time.time() + 1
+    assert (await world.ask()).startswith("a:")
+    assert a.enabled and a.consecutive_failures == 0
+
+
+@pytest.mark.parametrize("auth_method", ["social", "idc"])
+async def test_only_invalid_grant_on_refresh_disables(world: World, auth_method: str) -> None:
+    a = world.add("a", auth_method=auth_method, fresh=False)
+    world.add("b")
+    world.state.enqueue_refresh_fault(
+        script.HttpFault(
+            400, {"error": "invalid_grant", "error_description": "Invalid refresh token provided"}
+        ),
+        account=world.sim_accounts["a"],
+    )
+    assert (await world.ask()).startswith("b:")
+    assert not a.enabled and "invalid_grant" in (a.disabled_reason or "")
