@@ -31,7 +31,7 @@ from kiro_proxy.admin.passwords import (
     password_problem,
     verify_password,
 )
-from kiro_proxy.admin.throttle import LoginThrottle
+from kiro_proxy.admin.throttle import MAX_TRACKED_ADDRESSES, LoginThrottle
 from kiro_proxy.config_file import ConfigFile
 from kiro_proxy.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError
 from kiro_proxy.store.admin_sessions import AdminSession, AdminSessionRepository
@@ -121,8 +121,11 @@ class AdminAuth:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         announce: Callable[[str], None] = _print_once,
+        throttle_addresses: int = MAX_TRACKED_ADDRESSES,
     ) -> None:
         self._store = store
+        # How many client addresses the login throttle keeps records of (oldest dropped).
+        self._throttle_addresses = throttle_addresses
         self._clock = clock
         self._monotonic = monotonic
         self._repo: AdminSessionRepository | None = None
@@ -155,7 +158,9 @@ class AdminAuth:
     def attach(self, database: Database) -> None:
         """Start-up, once the database is open: keep sessions and throttle records there."""
         self._repo = AdminSessionRepository(database)
-        self._throttle = LoginThrottle(database, clock=self._clock)
+        self._throttle = LoginThrottle(
+            database, clock=self._clock, max_addresses=self._throttle_addresses
+        )
         self._cache.clear()
 
     @property

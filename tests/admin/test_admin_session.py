@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
-from admin_helpers import PASSWORD, AdminEnv
+from admin_helpers import PASSWORD, AdminEnv, admin_test_app
+from sqlalchemy import select
 
 from kiro_proxy.admin.common import ServiceUnavailable
 from kiro_proxy.admin.passwords import hash_password, is_password_hash, verify_password
@@ -17,8 +19,10 @@ from kiro_proxy.admin.session import (
     MemoryPasswordStore,
     WrongPassword,
 )
+from kiro_proxy.admin.throttle import FREE_FAILURES
 from kiro_proxy.config_file import ConfigFile
 from kiro_proxy.store.database import open_database
+from kiro_proxy.store.models import LoginFailureRow
 
 
 def test_first_run_generates_a_random_password_printed_once(tmp_path: Path) -> None:
@@ -147,6 +151,56 @@ async def test_login_throttling_backs_off_per_address(admin_env: AdminEnv) -> No
     admin_env.clock.now += 2
     assert (await admin_env.login()).status_code == 200
     assert await admin_env.auth.throttle.failures("127.0.0.1") == 0
+
+
+async def test_login_throttle_memory_is_bounded_oldest_first(admin_env: AdminEnv) -> None:
+    """Wrong passwords from many addresses through the login route: the throttle keeps at most
+    its cap of records, drops the least recent first, and a blocked address it still tracks
+    stays blocked."""
+    cap = 4
+    auth = AdminAuth(
+        MemoryPasswordStore(hash_password(PASSWORD, n=2**10)),
+        clock=admin_env.clock,
+        announce=lambda _m: None,
+        throttle_addresses=cap,
+    )
+    auth.attach(admin_env.runtime.database)
+    app = admin_test_app(admin_env.settings, auth)
+    clients: dict[str, httpx.AsyncClient] = {}
+
+    async def login(address: str, password: str) -> httpx.Response:
+        if address not in clients:
+            transport = httpx.ASGITransport(app=app, client=(address, 50000))
+            clients[address] = httpx.AsyncClient(
+                transport=transport, base_url=admin_env.http.base_url
+            )
+        admin_env.clock.now += 0.01  # each failure later than the one before
+        return await clients[address].post("/admin/api/login", json={"password": password})
+
+    async def tracked() -> set[str]:
+        async with admin_env.runtime.database.engine.connect() as connection:
+            rows = await connection.execute(select(LoginFailureRow.address))
+            return {row.address for row in rows}
+
+    try:
+        blocked = "192.0.2.1"
+        for attempt in range(FREE_FAILURES + 1):
+            assert (await login(blocked, f"guess-{attempt}")).status_code == 401
+        assert (await login(blocked, PASSWORD)).status_code == 429
+        others = [f"198.51.100.{n}" for n in range(1, 10)]
+        for address in others[: cap - 1]:  # the cap is reached, nothing dropped yet
+            assert (await login(address, "wrong")).status_code == 401
+        assert await tracked() == {blocked, *others[: cap - 1]}
+        assert (await login(blocked, PASSWORD)).status_code == 429  # still blocked
+        for count, address in enumerate(others[cap - 1 :], start=cap):
+            assert (await login(address, "wrong")).status_code == 401
+            assert await tracked() == set(([blocked, *others])[count - cap + 1 : count + 1])
+        # The blocked address was the least recent failure: dropped first, so it may try again.
+        assert blocked not in await tracked()
+        assert (await login(blocked, PASSWORD)).status_code == 200
+    finally:
+        for client in clients.values():
+            await client.aclose()
 
 
 async def test_password_change_logs_out_other_sessions(logged_in: AdminEnv) -> None:
