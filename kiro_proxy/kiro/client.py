@@ -155,6 +155,9 @@ class KiroClient:
         self._session: aiohttp.ClientSession | None = None
         self._socks_sessions: dict[str, aiohttp.ClientSession] = {}
         self._http1: Http1Pool | None = None  # the generate calls on direct connections
+        # Set by close(): a call made afterwards (a refresh or request still running while the
+        # app shuts down) must not open new sessions that nobody would close.
+        self._closed = False
 
     # --- lifecycle --------------------------------------------------------------------------
     def _timeout(self) -> aiohttp.ClientTimeout:
@@ -164,6 +167,7 @@ class KiroClient:
         )
 
     async def start(self) -> None:
+        self._closed = False
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=0, ttl_dns_cache=300, ssl=self._ssl_context or True
@@ -175,6 +179,7 @@ class KiroClient:
             )
 
     async def close(self) -> None:
+        self._closed = True
         sessions = [self._session, *self._socks_sessions.values()]
         http1, self._http1 = self._http1, None
         self._session, self._socks_sessions = None, {}
@@ -192,6 +197,14 @@ class KiroClient:
             connector = self._session.connector
             idle += sum(len(c) for c in connector._conns.values())  # type: ignore[union-attr]
         return idle
+
+    async def _started(self) -> None:
+        """Start on first use (a client nobody started); after close() only an explicit
+        start() opens sessions again."""
+        if self._session is None:
+            if self._closed:
+                raise KiroConnectionError("the Kiro client is closed (shutting down)")
+            await self.start()
 
     async def __aenter__(self) -> KiroClient:
         await self.start()
@@ -267,8 +280,7 @@ class KiroClient:
         if "profileArn" not in payload and creds.profile_arn:
             payload["profileArn"] = creds.profile_arn
         body = orjson.dumps(payload)
-        if self._session is None:
-            await self.start()
+        await self._started()
         # The lean client serves direct connections; proxies stay with aiohttp.
         lean = self._http1 if self._effective_proxy(creds.proxy_url) is None else None
         if lean is None:
@@ -398,8 +410,7 @@ class KiroClient:
         proxy_url: str | None,
         json_body: dict[str, Any] | None = None,
     ) -> tuple[int, bytes, str | None]:
-        if self._session is None:
-            await self.start()
+        await self._started()
         session, proxy = self._session_for(proxy_url)
         data = orjson.dumps(json_body) if json_body is not None else None
         try:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kiro_proxy.kiro.client import KiroClient, api_region
-from kiro_proxy.kiro.errors import KiroHTTPError, TokenRefreshError
+from kiro_proxy.kiro.errors import KiroConnectionError, KiroHTTPError, TokenRefreshError
 from kiro_proxy.kiro.events import TextEvent
 from kiro_proxy.simulator.app import RunningSimulator
 from kiro_proxy.simulator.testing import client_for, credentials_for, simple_request
@@ -169,5 +169,25 @@ async def test_per_account_http_proxy_is_used(sim: RunningSimulator) -> None:
         assert sim.state.requests[-1].headers["host"] == "kiro.invalid"
         data = await kiro.get_usage_limits(creds)
         assert data["userInfo"]["email"] == account.email
+    finally:
+        await kiro.close()
+
+
+async def test_a_closed_client_opens_no_session_again(sim: RunningSimulator) -> None:
+    """A refresh or request still running when the app shut the client down (lifespan exit)
+    fails instead of opening a new session that nobody would close ("Unclosed client
+    session" from a finalizer, later, in another test)."""
+    account = sim.state.add_account(auth_method="social")
+    kiro = client_for(sim.url)  # never started: the first call starts it
+    grant = await kiro.refresh_social(account.refresh_token, machine_id="c" * 64)
+    await kiro.close()
+    with pytest.raises(KiroConnectionError, match="closed"):
+        await kiro.refresh_social(grant.refresh_token, machine_id="c" * 64)
+    with pytest.raises(KiroConnectionError, match="closed"):
+        [e async for e in kiro.generate(simple_request(), credentials_for(account))]
+    assert kiro._session is None and kiro._http1 is None
+    await kiro.start()  # an explicit start opens it again
+    try:
+        await kiro.refresh_social(grant.refresh_token, machine_id="c" * 64)
     finally:
         await kiro.close()
