@@ -23,6 +23,9 @@ Design points:
   after `IDLE_EXPIRY_SECONDS` (aiohttp's default keep-alive), well below the idle timeouts of
   the servers and load balancers in front of Kiro (60 s and more), so the race of a server
   closing a connection just as a request is written on it is rare.
+- Resolved addresses are cached per (host, port) for `DNS_CACHE_SECONDS` (aiohttp's default
+  `ttl_dns_cache`), one lookup at a time per name; a connection that fails on a cached
+  address forgets it and connects again on a fresh lookup (the host may have moved).
 - No automatic retry when a reused connection dies after the request was written. The POST is
   not idempotent (a generate call costs a credit) and RFC 9110 §9.2.2 forbids replaying it
   without knowing it was not applied; the bytes may have been read by the server before it
@@ -34,7 +37,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
+import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -44,6 +50,11 @@ import httptools
 # gateway buffer an unbounded reply). aiohttp's StreamReader pauses at 128 KiB too.
 HIGH_WATER_BYTES = 128 * 1024
 IDLE_EXPIRY_SECONDS = 15.0
+DNS_CACHE_SECONDS = 300.0  # aiohttp's ttl_dns_cache default
+
+# (host, port) -> [(family, address)]: what a connection may be opened to, in order.
+Address = tuple[int, str]
+Resolver = Callable[[str, int], Awaitable[list[Address]]]
 
 
 class ConnectTimeout(TimeoutError):
@@ -79,6 +90,80 @@ def _target(url: str) -> _Target:
     host_header = parts.netloc.rsplit("@", 1)[-1]
     head = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n"
     return _Target((parts.scheme, parts.hostname, port), parts.hostname, port, tls, head.encode())
+
+
+async def resolve(host: str, port: int) -> list[Address]:
+    """The system resolver (getaddrinfo in the loop's thread pool), duplicates dropped."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[Address] = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        address = (int(family), str(sockaddr[0]))
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class AddressCache:
+    """Resolved addresses per (host, port), kept `ttl` seconds. Everything runs on the event
+    loop; concurrent lookups of one name share a single resolver call (a future), so a burst
+    of new connections costs one lookup."""
+
+    def __init__(
+        self,
+        resolver: Resolver = resolve,
+        *,
+        ttl: float = DNS_CACHE_SECONDS,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._resolver = resolver
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[tuple[str, int], tuple[float, list[Address]]] = {}
+        self._lookups: dict[tuple[str, int], asyncio.Task[list[Address]]] = {}
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    def cached(self, host: str, port: int) -> list[Address] | None:
+        entry = self._entries.get((host, port))
+        if entry is None or entry[0] <= self._now():
+            return None
+        return entry[1]
+
+    async def lookup(self, host: str, port: int) -> list[Address]:
+        """Fresh addresses, then cached. The resolver runs in a task of its own that
+        concurrent callers share: one caller giving up (a connect timeout) stops nobody's."""
+        key = (host, port)
+        task = self._lookups.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._resolve(key))
+            self._lookups[key] = task
+            task.add_done_callback(functools.partial(self._lookup_done, key))
+        return await asyncio.shield(task)
+
+    async def _resolve(self, key: tuple[str, int]) -> list[Address]:
+        addresses = await self._resolver(*key)
+        if not addresses:
+            raise OSError(f"no address found for {key[0]}")
+        self._entries[key] = (self._now() + self._ttl, addresses)
+        return addresses
+
+    def _lookup_done(self, key: tuple[str, int], task: asyncio.Task[list[Address]]) -> None:
+        if self._lookups.get(key) is task:
+            del self._lookups[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed lookup nobody awaited logs nothing
+
+    def forget(self, host: str, port: int) -> None:
+        self._entries.pop((host, port), None)
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -350,8 +435,10 @@ class Http1Pool:
         connect_timeout: float,
         ssl_context: ssl.SSLContext | None = None,
         idle_expiry: float = IDLE_EXPIRY_SECONDS,
+        addresses: AddressCache | None = None,
     ) -> None:
         self.connect_timeout = connect_timeout
+        self.addresses = addresses or AddressCache()
         self.idle_expiry = idle_expiry
         self._ssl_context = ssl_context
         self._idle: dict[tuple[str, str, int], list[Http1Connection]] = {}
@@ -429,18 +516,42 @@ class Http1Pool:
             raise ConnectionCut("the HTTP client is closed")
         loop = asyncio.get_running_loop()
         factory = functools.partial(Http1Connection, self, target.key)
+        tls = {"ssl": self._ssl(), "server_hostname": target.host} if target.tls else {}
+
+        async def open_to(addresses: list[Address]) -> Http1Connection:
+            """The first address that accepts, in order (the last failure if none does)."""
+            failure: OSError | None = None
+            for family, address in addresses:
+                try:
+                    _, opened = await loop.create_connection(
+                        factory, address, target.port, family=family, **tls
+                    )
+                    return opened
+                except OSError as exc:
+                    failure = exc
+            assert failure is not None  # a lookup never gives an empty list
+            raise failure
+
         try:
             async with asyncio.timeout(self.connect_timeout):
-                if target.tls:
+                if _is_ip(target.host):
                     _, connection = await loop.create_connection(
-                        factory,
-                        target.host,
-                        target.port,
-                        ssl=self._ssl(),
-                        server_hostname=target.host,
+                        factory, target.host, target.port, **tls
                     )
                 else:
-                    _, connection = await loop.create_connection(factory, target.host, target.port)
+                    cached = self.addresses.cached(target.host, target.port)
+                    try:
+                        connection = await open_to(
+                            cached or await self.addresses.lookup(target.host, target.port)
+                        )
+                    except OSError:
+                        if cached is None:
+                            raise
+                        # The host may have moved since the lookup: ask again, once.
+                        self.addresses.forget(target.host, target.port)
+                        connection = await open_to(
+                            await self.addresses.lookup(target.host, target.port)
+                        )
         except TimeoutError as exc:
             raise ConnectTimeout(f"connect timed out after {self.connect_timeout:g}s") from exc
         self._all.add(connection)
