@@ -17,7 +17,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kiro_proxy import __version__
 from kiro_proxy.admin.routes import install_admin, start_admin
-from kiro_proxy.api import anthropic_routes, common_routes, openai_routes, relay
+from kiro_proxy.api import (
+    anthropic_routes,
+    common_routes,
+    openai_routes,
+    relay,
+    responses_routes,
+)
 from kiro_proxy.api.cors import ModelApiCORS
 from kiro_proxy.api.errors import error_response, flavour_for_path
 from kiro_proxy.api.fast_path import ModelFastPath
@@ -121,6 +127,7 @@ def create_app(settings: Settings) -> Gateway:
     app.state.config_file = config_file
     app.include_router(anthropic_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(responses_routes.router)
     app.include_router(common_routes.router)
     install_admin(app, settings)  # /admin panel and /admin/api (kiro_proxy/admin)
     fast_routes = _install_fast_model_routes(app)
@@ -153,7 +160,7 @@ def _install_fast_model_routes(app: FastAPI) -> list[_PlainRoute]:
     """
     fast = [
         _PlainRoute(route.path, route.endpoint, methods=sorted(route.methods))
-        for module in (anthropic_routes, openai_routes)
+        for module in (anthropic_routes, openai_routes, responses_routes)
         for route in module.router.routes
         if isinstance(route, APIRoute)
     ]

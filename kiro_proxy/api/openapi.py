@@ -22,6 +22,7 @@ from kiro_proxy.admin.session_routes import LoginBody
 from kiro_proxy.api import openapi_schemas as schemas
 from kiro_proxy.translate.anthropic_request import AnthropicRequest
 from kiro_proxy.translate.openai_request import OpenAIChatRequest
+from kiro_proxy.translate.responses_request import ResponsesRequest
 
 Schema = dict[str, Any]
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -102,7 +103,11 @@ def request_schemas() -> dict[str, Schema]:
     definition is lifted into components/schemas and refs point there.
     """
     _, top = models_json_schema(
-        [(AnthropicRequest, "validation"), (OpenAIChatRequest, "validation")],
+        [
+            (AnthropicRequest, "validation"),
+            (OpenAIChatRequest, "validation"),
+            (ResponsesRequest, "validation"),
+        ],
         ref_template=REF_TEMPLATE,
     )
     defs: dict[str, Schema] = top["$defs"]
@@ -114,6 +119,15 @@ def request_schemas() -> dict[str, Schema]:
     defs["AnthropicCountTokensRequest"] = count
     for name in ("AnthropicRequest", "OpenAIChatRequest"):
         defs[name]["properties"]["messages"]["minItems"] = 1
+    # The Responses parser reads items, tools and tool_choice by hand (they are open-ended
+    # unions); their documented shapes come from openapi_schemas.
+    responses = defs["ResponsesRequest"]["properties"]
+    responses["input"] = schemas.RESPONSES_INPUT
+    responses["tools"] = schemas.RESPONSES_TOOLS
+    responses["tool_choice"] = schemas.RESPONSES_TOOL_CHOICE
+    defs["ResponsesRequest"].setdefault("required", [])
+    if "input" not in defs["ResponsesRequest"]["required"]:
+        defs["ResponsesRequest"]["required"].append("input")
     return defs
 
 
@@ -155,6 +169,13 @@ def _document_model_routes(paths: dict[str, dict[str, Schema]]) -> None:
             "text/event-stream": {"schema": schemas.OPENAI_EVENT},
         },
     }
+    responses_ok = {
+        "description": "The reply: a response object, or Server-Sent Events when `stream` is true",
+        "content": {
+            "application/json": {"schema": schemas.RESPONSES_OBJECT},
+            "text/event-stream": {"schema": schemas.RESPONSES_EVENT},
+        },
+    }
     anthropic_errors = _errors(_ANTHROPIC_ERRORS, schemas.ANTHROPIC_ERROR)
     routes: dict[str, tuple[str, Schema, dict[str, Schema]]] = {
         "/v1/messages": ("AnthropicRequest", messages_ok, anthropic_errors),
@@ -172,6 +193,11 @@ def _document_model_routes(paths: dict[str, dict[str, Schema]]) -> None:
         "/v1/chat/completions": (
             "OpenAIChatRequest",
             chat_ok,
+            _errors(_OPENAI_ERRORS, schemas.OPENAI_ERROR),
+        ),
+        "/v1/responses": (
+            "ResponsesRequest",
+            responses_ok,
             _errors(_OPENAI_ERRORS, schemas.OPENAI_ERROR),
         ),
     }

@@ -220,7 +220,7 @@ def openai_to_conversation(req: OpenAIChatRequest) -> Conversation:
         messages=messages,
         tools=tools,
         tool_choice=_tool_choice(req),
-        thinking=_thinking(req.reasoning_effort),
+        thinking=thinking_for_effort(req.reasoning_effort),
         max_tokens=req.max_completion_tokens or req.max_tokens,
         stop_sequences=stop,
         output_instruction=_output_instruction(req.response_format),
@@ -242,11 +242,12 @@ def _user_blocks(content: str | list[Any], param: str) -> list[Block]:
         if isinstance(part, TextPart):
             blocks.append(TextBlock(part.text))
         else:
-            blocks.append(_image_url(part.image_url.url, f"{param}.content.{k}.image_url.url"))
+            blocks.append(image_from_url(part.image_url.url, f"{param}.content.{k}.image_url.url"))
     return blocks
 
 
-def _image_url(url: str, param: str) -> ImageBlock | ImageUrlBlock:
+def image_from_url(url: str, param: str) -> ImageBlock | ImageUrlBlock:
+    """A data: URL becomes inline bytes; an http(s) URL is fetched later by the API layer."""
     lowered = url[:8].lower()
     if lowered.startswith("data:"):
         return parse_data_url(url, param=param)
@@ -299,7 +300,8 @@ def _tool_choice(req: OpenAIChatRequest) -> ToolChoice:
 _EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 
 
-def _thinking(effort: str | None) -> ThinkingConfig:
+def thinking_for_effort(effort: str | None) -> ThinkingConfig:
+    """OpenAI reasoning effort → thinking: off for none (and no effort), adaptive otherwise."""
     if effort is None or effort == "none":
         return ThinkingConfig()
     return ThinkingConfig(enabled=True, adaptive_effort=_EFFORT[effort])
@@ -308,14 +310,24 @@ def _thinking(effort: str | None) -> ThinkingConfig:
 def _output_instruction(response_format: ResponseFormat | None) -> str:
     if response_format is None or response_format.type == "text":
         return ""
+    spec = response_format.json_schema
+    if response_format.type == "json_object" or spec is None:
+        return json_output_instruction(None)
+    return json_output_instruction(spec.schema_, name=spec.name, description=spec.description)
+
+
+def json_output_instruction(
+    schema: Any, *, name: str | None = None, description: str | None = None
+) -> str:
+    """The instruction that stands in for structured output (Kiro has no switch for it): any
+    JSON object when `schema` is None, else JSON matching the schema."""
     base = (
         "Answer with a single valid JSON value only: no prose, no Markdown code fences, "
         "nothing before or after the JSON."
     )
-    spec = response_format.json_schema
-    if response_format.type == "json_object" or spec is None or spec.schema_ is None:
+    if schema is None:
         return base.replace("a single valid JSON value", "a single valid JSON object")
-    schema = orjson.dumps(spec.schema_, option=orjson.OPT_SORT_KEYS).decode()
-    named = f" named {spec.name!r}" if spec.name else ""
-    about = f" ({spec.description})" if spec.description else ""
-    return f"{base} The JSON must match this JSON schema{named}{about}:\n{schema}"
+    text = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode()
+    named = f" named {name!r}" if name else ""
+    about = f" ({description})" if description else ""
+    return f"{base} The JSON must match this JSON schema{named}{about}:\n{text}"

@@ -20,6 +20,7 @@ MODEL_ROUTES = {
     "/v1/messages/count_tokens": "AnthropicCountTokensRequest",
     "/cc/v1/messages/count_tokens": "AnthropicCountTokensRequest",
     "/v1/chat/completions": "OpenAIChatRequest",
+    "/v1/responses": "ResponsesRequest",
 }
 
 

@@ -19,6 +19,7 @@ MODEL_PATHS = {
     "/v1/messages",
     "/cc/v1/messages",
     "/v1/chat/completions",
+    "/v1/responses",
     "/v1/messages/count_tokens",
 }
 

@@ -37,9 +37,11 @@ ANTHROPIC = {
     "messages": [{"role": "user", "content": "hi"}],
 }
 OPENAI = {"model": "claude-sonnet-4.5", "messages": [{"role": "user", "content": "hi"}]}
+RESPONSES = {"model": "claude-sonnet-4.5", "input": "hi"}
 ORIGIN = {"origin": "https://browser-client.example"}
-# Values that differ between any two requests: message/completion ids and timestamps.
-_VARYING = re.compile(rb"(msg_|chatcmpl-)[0-9a-f]{24}|\"created\":\d+")
+# Values that differ between any two requests: message/completion/response/item ids and
+# timestamps.
+_VARYING = re.compile(rb"(msg_|chatcmpl-|resp_)[0-9a-f]{24,32}|\"created(_at)?\":\d+")
 
 
 @pytest.fixture
@@ -64,7 +66,10 @@ def _full_stack(app: Gateway) -> ASGIApp:
 
 
 def _body_for(path: str, *, stream: bool = False) -> dict[str, Any]:
-    body = dict(ANTHROPIC if "messages" in path else OPENAI)
+    if path.endswith("/responses"):
+        body = dict(RESPONSES)
+    else:
+        body = dict(ANTHROPIC if "messages" in path else OPENAI)
     if "count_tokens" not in path:
         body["stream"] = stream
     return body
@@ -141,7 +146,9 @@ async def test_every_model_path_answers_as_the_full_stack(
         assert fast.status_code == 200
         if stream:
             assert fast.headers["content-type"].startswith("text/event-stream")
-            assert b"message_stop" in fast.content or b"[DONE]" in fast.content
+            # Each API's last event: Anthropic's, OpenAI chat's, the Responses API's.
+            ends = (b"message_stop", b"[DONE]", b"event: response.completed")
+            assert any(end in fast.content for end in ends)
         assert ("access-control-allow-origin" in fast.headers) is origin
         assert fast.headers["vary"] == "Origin" if not origin else True
         fast_log, full_log = _access(caplog)[-2:]

@@ -37,6 +37,7 @@ MODEL_ROUTES = [
     ("/v1/messages/count_tokens", "anthropic"),
     ("/cc/v1/messages", "anthropic"),
     ("/v1/chat/completions", "openai"),
+    ("/v1/responses", "openai"),
 ]
 
 

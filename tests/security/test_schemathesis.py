@@ -47,6 +47,7 @@ MODEL_ROUTES = {
     "/cc/v1/messages",
     "/cc/v1/messages/count_tokens",
     "/v1/chat/completions",
+    "/v1/responses",
 }
 
 # Logging out would end the session the rest of the run uses; the route is covered elsewhere.
