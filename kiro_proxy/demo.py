@@ -71,6 +71,7 @@ def snippets(base_url: str, *, simulator_url: str, admin_password: str) -> str:
     chat = orjson.dumps(
         {"model": DEMO_MODEL, "messages": [{"role": "user", "content": "Hello"}]}
     ).decode()
+    responses = orjson.dumps({"model": DEMO_MODEL, "input": "Hello"}).decode()
     return f"""
 kiro-proxy demo: gateway {base_url} -> Kiro simulator {simulator_url}
 (demo account {DEMO_EMAIL}; replies are canned by the simulator, no real Kiro account is used)
@@ -80,6 +81,9 @@ curl (Anthropic Messages API):
 
 curl (OpenAI Chat Completions, streamed):
   curl -N {base_url}/v1/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer {DEMO_API_KEY}' -d '{chat[:-1]},"stream":true}}'
+
+curl (OpenAI Responses API, what Codex speaks; README's Codex section has the config.toml):
+  curl {base_url}/v1/responses -H 'content-type: application/json' -H 'authorization: Bearer {DEMO_API_KEY}' -d '{responses}'
 
 Python (pip install openai):
   from openai import OpenAI

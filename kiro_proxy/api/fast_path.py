@@ -1,12 +1,12 @@
 """The model routes served in one ASGI layer, in front of the FastAPI middleware stack.
 
-A POST to a model route (`/v1/messages`, `/v1/chat/completions` and their aliases) used to pass
-ten layers before reaching its endpoint: FastAPI's telemetry check, ServerErrorMiddleware,
-ExceptionTelemetryMiddleware, AppBodyLimitMiddleware, the observability middleware, CORS,
-ExceptionMiddleware, AsyncExitStackMiddleware, the router and Starlette's request_response
-wrapper. Each wraps `send` or builds a Request of its own; together they were about a tenth of
-a short request's CPU time. `ModelFastPath` does for these routes exactly what that stack does
-for them, once:
+A POST to a model route (`/v1/messages`, `/v1/chat/completions`, `/v1/responses` and their
+aliases) used to pass ten layers before reaching its endpoint: FastAPI's telemetry check,
+ServerErrorMiddleware, ExceptionTelemetryMiddleware, AppBodyLimitMiddleware, the observability
+middleware, CORS, ExceptionMiddleware, AsyncExitStackMiddleware, the router and Starlette's
+request_response wrapper. Each wraps `send` or builds a Request of its own; together they were
+about a tenth of a short request's CPU time. `ModelFastPath` does for these routes exactly what
+that stack does for them, once:
 
 - the request id, in-flight tracking, metrics and access-log line (the same `RequestObserver`
   as `ObservabilityMiddleware`, so the same fields, labels and tracker);

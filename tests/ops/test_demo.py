@@ -64,6 +64,14 @@ def test_demo_answers_the_requests_it_advertises(tmp_path: Path) -> None:
         )
         assert openai.status_code == 200, openai.text
         assert openai.json()["choices"][0]["message"]["content"]
+        responses = httpx.post(
+            f"{base}/v1/responses",
+            headers={"authorization": f"Bearer {DEMO_API_KEY}"},
+            json={"model": DEMO_MODEL, "input": "Hello"},
+            timeout=30,
+        )
+        assert responses.status_code == 200, responses.text
+        assert responses.json()["output"][0]["content"][0]["text"]
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -75,6 +83,7 @@ def test_demo_answers_the_requests_it_advertises(tmp_path: Path) -> None:
     assert process.returncode == 0, output[-3000:]
     for snippet in (
         f"curl {base}/v1/messages",
+        f"curl {base}/v1/responses",
         f'OpenAI(base_url="{base}/v1"',
         f'anthropic.Anthropic(base_url="{base}"',
         f"ANTHROPIC_BASE_URL={base}",
