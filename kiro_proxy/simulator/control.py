@@ -5,6 +5,7 @@ JSON in, JSON out. Test-only: it hands out tokens, so never expose a simulator p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -92,31 +93,42 @@ async def account_action(request: web.Request) -> web.Response:
 async def enqueue(request: web.Request) -> web.Response:
     data = await _body(request)
     items = data.get("scripts") or ([data["script"]] if "script" in data else [])
-    try:
-        parsed = [scripted_from_json(item) for item in items]
-    except (TypeError, ValueError) as exc:
-        return _json(400, {"error": str(exc)})
     state = _state(request)
-    account = data.get("account")
-    if account is not None:
-        _account(state, account)
-    state.enqueue(*parsed, account=account)
-    return _json(200, {"queued": len(parsed), "pending": state.pending_scripts()})
+    return _queue(state, data, items, scripted_from_json, state.enqueue, state.pending_scripts)
 
 
 async def enqueue_refresh_faults(request: web.Request) -> web.Response:
     """{"faults": [...], "account": email?}: faults for the next token refreshes."""
     data = await _body(request)
+    state = _state(request)
+    return _queue(
+        state,
+        data,
+        data.get("faults") or [],
+        refresh_fault_from_json,
+        state.enqueue_refresh_fault,
+        state.pending_refresh_faults,
+    )
+
+
+def _queue(
+    state: SimState,
+    data: dict[str, Any],
+    items: list[Any],
+    parse: Callable[[Any], Any],
+    put: Callable[..., None],
+    pending: Callable[[], int],
+) -> web.Response:
+    """Parse `items`, queue them (for `data["account"]` when given) and say how many wait."""
     try:
-        parsed = [refresh_fault_from_json(item) for item in data.get("faults") or []]
+        parsed = [parse(item) for item in items]
     except (TypeError, ValueError) as exc:
         return _json(400, {"error": str(exc)})
-    state = _state(request)
     account = data.get("account")
     if account is not None:
         _account(state, account)
-    state.enqueue_refresh_fault(*parsed, account=account)
-    return _json(200, {"queued": len(parsed), "pending": state.pending_refresh_faults()})
+    put(*parsed, account=account)
+    return _json(200, {"queued": len(parsed), "pending": pending()})
 
 
 async def set_always(request: web.Request) -> web.Response:
