@@ -221,50 +221,9 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return True
 
 
-class PlainFormatter(logging.Formatter):
-    """`2025-01-01T12:00:00.123Z INFO kiro_proxy.access message key=value …`"""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._second = -1
-        self._stamp = ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = self.format_line(
-            record.created,
-            record.levelname,
-            record.name,
-            record.msg,
-            _extra_fields(record),
-            int(record.msecs),
-        )
-        if record.exc_text:
-            line += "\n" + record.exc_text
-        return line
-
-    def format_line(
-        self,
-        created: float,
-        levelname: str,
-        name: str,
-        message: str,
-        fields: dict[str, Any],
-        msecs: int | None = None,
-    ) -> str:
-        second = int(created)
-        if second != self._second:  # strftime once per second, not once per line
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        if msecs is None:
-            msecs = int((created - second) * 1000)
-        line = f"{self._stamp}.{msecs:03d}Z {levelname} {name} {message}"
-        if fields:
-            line += " " + " ".join([f"{k}={v}" for k, v in fields.items()])
-        return line
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg, then the record's extra fields."""
+class _LineFormatter(logging.Formatter):
+    """A formatter whose whole line comes from `format_line`, which the request line's fast
+    path (`LineHandler.emit_fields_line`) calls directly with the same arguments."""
 
     def format(self, record: logging.LogRecord) -> str:
         return self.format_line(
@@ -275,6 +234,50 @@ class JsonFormatter(logging.Formatter):
             _extra_fields(record),
             record.exc_text,
         )
+
+    def format_line(
+        self,
+        created: float,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: dict[str, Any],
+        exc_text: str | None = None,
+    ) -> str:
+        raise NotImplementedError
+
+
+class PlainFormatter(_LineFormatter):
+    """`2025-01-01T12:00:00.123Z INFO kiro_proxy.access message key=value …`"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def format_line(
+        self,
+        created: float,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: dict[str, Any],
+        exc_text: str | None = None,
+    ) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once per second, not once per line
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        line = f"{self._stamp}.{int((created - second) * 1000):03d}Z {levelname} {name} {message}"
+        if fields:
+            line += " " + " ".join([f"{k}={v}" for k, v in fields.items()])
+        if exc_text:
+            line += "\n" + exc_text
+        return line
+
+
+class JsonFormatter(_LineFormatter):
+    """One JSON object per line: ts, level, logger, msg, then the record's extra fields."""
 
     def format_line(
         self,
