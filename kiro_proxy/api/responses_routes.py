@@ -36,6 +36,11 @@ KEEPALIVE = comment("keep-alive")
 KEEPALIVE_INTERVAL = 25.0
 
 
+def new_item_id(prefix: str) -> str:
+    """An output item id: `msg_…`, `rs_…`, `fc_…`, `ctc_…`."""
+    return f"{prefix}_{random_hex_id()}"
+
+
 async def create_response(request: Request) -> Response | SSEResponse:
     services: Services = request.app.state.services
     api_key_id = await authenticate(request, services)
@@ -65,7 +70,11 @@ async def create_response(request: Request) -> Response | SSEResponse:
         model=parsed.model,
     )
     renderer = ResponsesRenderer(
-        envelope, translation.tools, stream=parsed.stream, count_tokens=count_text_tokens
+        envelope,
+        translation.tools,
+        stream=parsed.stream,
+        count_tokens=count_text_tokens,
+        item_id=new_item_id,
     )
     reply = await relay.open_upstream(services, prepared)
     assembler = relay.new_assembler(prepared)

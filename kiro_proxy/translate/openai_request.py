@@ -287,14 +287,23 @@ def _tool_def(function: FunctionDef) -> ToolDef:
 
 def _tool_choice(req: OpenAIChatRequest) -> ToolChoice:
     choice: Any = req.tool_choice if req.tool_choice is not None else req.function_call
+    mode = tool_choice_for_mode(choice)
+    if mode is not None:
+        return mode
+    name = choice.function.name if isinstance(choice, NamedToolChoice) else choice.name
+    return ToolChoice(type="tool", name=name)
+
+
+def tool_choice_for_mode(choice: Any) -> ToolChoice | None:
+    """OpenAI's string tool_choice (None is auto) → ToolChoice; None when `choice` is not one of
+    auto, none or required (a named tool, or something the caller checks)."""
     if choice is None or choice == "auto":
         return ToolChoice()
     if choice == "none":
         return ToolChoice(type="none")
     if choice == "required":
         return ToolChoice(type="any")
-    name = choice.function.name if isinstance(choice, NamedToolChoice) else choice.name
-    return ToolChoice(type="tool", name=name)
+    return None
 
 
 _EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import orjson
 
-from kiro_proxy.ids import random_hex_id
 from kiro_proxy.translate.output import (
     Finish,
     OutputEvent,
@@ -43,10 +42,6 @@ ItemKind = Literal["reasoning", "message", "function_call", "custom_tool_call"]
 
 # Error codes the Responses API (and Codex) know, for our error kinds.
 _ERROR_CODES = {"rate_limit_error": "rate_limit_exceeded"}
-
-
-def new_item_id(prefix: str) -> str:
-    return f"{prefix}_{random_hex_id()[:32]}"
 
 
 def responses_usage(usage: Usage, reasoning_tokens: int) -> dict[str, Any]:
@@ -80,9 +75,10 @@ class ResponsesRenderer:
         *,
         stream: bool,
         count_tokens: Callable[[str], int],
-        item_id: Callable[[str], str] = new_item_id,
+        item_id: Callable[[str], str],
     ) -> None:
-        """`envelope`: the response object's fixed fields (id, model, echoed request fields)."""
+        """`envelope`: the response object's fixed fields (id, model, echoed request fields);
+        `item_id(prefix)`: a new output item id (`msg`, `rs`, `fc`, `ctc`), given by the route."""
         self._envelope = envelope
         self._tools = tools
         self._stream = stream

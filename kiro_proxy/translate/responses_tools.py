@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from kiro_proxy.errors import InvalidRequestError
 from kiro_proxy.translate.conversation import ToolChoice, ToolDef
+from kiro_proxy.translate.openai_request import tool_choice_for_mode
 
 NAMESPACE_SEPARATOR = "__"
 CUSTOM_INPUT = "input"  # the one parameter of a custom tool's Kiro declaration
@@ -127,12 +128,9 @@ def _custom_input_note(fmt: Any) -> str:
 def tool_choice_from(choice: Any, catalog: ToolCatalog) -> ToolChoice:
     """auto / none / required / a named function or custom tool; hosted-tool choices and
     allowed_tools (in auto mode) leave the choice to the model."""
-    if choice is None or choice == "auto":
-        return ToolChoice()
-    if choice == "none":
-        return ToolChoice(type="none")
-    if choice == "required":
-        return ToolChoice(type="any")
+    mode = tool_choice_for_mode(choice)
+    if mode is not None:
+        return mode
     if isinstance(choice, dict) and isinstance(choice.get("type"), str):
         kind = choice["type"]
         if kind in ("function", "custom"):

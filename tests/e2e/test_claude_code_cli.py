@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kiro_proxy.simulator.script import Metadata, Reply, Scripted, Text, ToolUse
-from tests.e2e.conftest import assert_all_valid
+from tests.e2e.conftest import assert_all_valid, current_user_input, installed_cli
 from tests.e2e.stack import LiveStack
 
 FILE_TEXT = "Hello from kiro-proxy\n"
-
-
-def _claude() -> str:
-    path = shutil.which("claude")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Claude Code CLI is not installed: .ci/run must install it")
-        pytest.skip("Claude Code CLI not installed (npm install -g @anthropic-ai/claude-code)")
-    return path
-
-
-def _current(body: dict[str, Any]) -> dict[str, Any]:
-    return body["conversationState"]["currentMessage"]["userInputMessage"]
 
 
 def make_responder(target: Path) -> Any:
@@ -41,7 +25,7 @@ def make_responder(target: Path) -> Any:
     generation, quota probes) gets the simulator's default reply."""
 
     def respond(body: dict[str, Any]) -> Scripted | None:
-        current = _current(body)
+        current = current_user_input(body)
         context = current.get("userInputMessageContext", {})
         tools = {t["toolSpecification"]["name"] for t in context.get("tools", [])}
         results = {r["toolUseId"]: r for r in context.get("toolResults", [])}
@@ -77,7 +61,7 @@ def make_responder(target: Path) -> Any:
 
 
 def test_claude_code_writes_then_reads_a_file(stack: LiveStack, tmp_path: Path) -> None:
-    claude = _claude()
+    claude = installed_cli("claude", "Claude Code CLI", "@anthropic-ai/claude-code")
     work = tmp_path / "project"
     home = tmp_path / "home"
     work.mkdir()
@@ -126,7 +110,7 @@ def test_claude_code_writes_then_reads_a_file(stack: LiveStack, tmp_path: Path) 
     main_loop = [
         r
         for r in stack.generate_requests()[before:]
-        if r.body and "toolResults" in _current(r.body).get("userInputMessageContext", {})
+        if r.body and "toolResults" in current_user_input(r.body).get("userInputMessageContext", {})
     ]
     assert len(main_loop) >= 2, "Claude Code must have sent the Write and the Read results"
     assert_all_valid(stack)

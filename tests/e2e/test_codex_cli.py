@@ -14,7 +14,6 @@ and only skips on a developer machine without it.
 from __future__ import annotations
 
 import os
-import shutil
 import socketserver
 import subprocess
 import threading
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from kiro_proxy.simulator.script import Metadata, Reply, Scripted, Text, ToolUse
-from tests.e2e.conftest import assert_all_valid
+from tests.e2e.conftest import assert_all_valid, current_user_input, installed_cli
 from tests.e2e.stack import LiveStack
 
 MODEL = "claude-sonnet-4.5"
@@ -56,15 +55,6 @@ wire_api = "responses"
 request_max_retries = 0
 stream_max_retries = 0
 """
-
-
-def _codex() -> str:
-    path = shutil.which("codex")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Codex CLI is not installed: .ci/run must install it")
-        pytest.skip("Codex CLI not installed (npm install -g @openai/codex)")
-    return path
 
 
 class _RefusingProxy(socketserver.ThreadingTCPServer):
@@ -100,10 +90,6 @@ def refusing_proxy() -> Iterator[_RefusingProxy]:
         thread.join(timeout=5)
 
 
-def _current(body: dict[str, Any]) -> dict[str, Any]:
-    return body["conversationState"]["currentMessage"]["userInputMessage"]  # type: ignore[no-any-return]
-
-
 def _shell_call(tools: set[str], command: str) -> ToolUse | None:
     """Codex's shell tool: `exec_command` (unified exec) in current releases, `shell` before."""
     if "exec_command" in tools:
@@ -115,7 +101,7 @@ def _shell_call(tools: set[str], command: str) -> ToolUse | None:
 
 def make_responder(command: str) -> Any:
     def respond(body: dict[str, Any]) -> Scripted | None:
-        current = _current(body)
+        current = current_user_input(body)
         context = current.get("userInputMessageContext", {})
         tools = {t["toolSpecification"]["name"] for t in context.get("tools", [])}
         results = {r["toolUseId"]: r for r in context.get("toolResults", [])}
@@ -135,7 +121,7 @@ def make_responder(command: str) -> Any:
 def test_codex_exec_runs_a_tool_call_and_answers(
     stack: LiveStack, tmp_path: Path, refusing_proxy: _RefusingProxy
 ) -> None:
-    codex = _codex()
+    codex = installed_cli("codex", "Codex CLI", "@openai/codex")
     work = tmp_path / "project"
     codex_home = tmp_path / "codex-home"
     work.mkdir()
@@ -185,7 +171,9 @@ def test_codex_exec_runs_a_tool_call_and_answers(
     assert last_message.read_text().strip() == "Finished: the command printed the marker."
     mine = [r for r in stack.generate_requests()[before:] if r.body]
     with_results = [
-        r for r in mine if "toolResults" in _current(r.body).get("userInputMessageContext", {})
+        r
+        for r in mine
+        if "toolResults" in current_user_input(r.body).get("userInputMessageContext", {})
     ]
     assert with_results, "Codex must have sent the command's output back"
     assert refusing_proxy.attempts == [], "Codex tried to reach the network"

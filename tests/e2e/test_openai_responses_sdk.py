@@ -22,7 +22,7 @@ from kiro_proxy.simulator.script import (
     Text,
     ToolUse,
 )
-from tests.e2e.conftest import assert_all_valid
+from tests.e2e.conftest import assert_all_valid, current_user_input
 from tests.e2e.stack import LiveStack
 from tests.e2e.test_anthropic_sdk import tiny_png
 from tests.translate.test_responses_response import without_sdk_parsing
@@ -53,8 +53,7 @@ def usage_steps(output_tokens: int = 5) -> list[object]:
 
 
 def current_message(stack: LiveStack) -> dict[str, Any]:
-    body = stack.generate_requests()[-1].body
-    return body["conversationState"]["currentMessage"]["userInputMessage"]  # type: ignore[no-any-return]
+    return current_user_input(stack.generate_requests()[-1].body)
 
 
 @pytest.fixture

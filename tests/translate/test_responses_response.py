@@ -237,6 +237,9 @@ def test_custom_call_with_other_keys_keeps_them_as_json() -> None:
 @pytest.mark.parametrize("stream", [True, False])
 def test_empty_reply_has_no_items(stream: bool) -> None:
     r = renderer(stream=stream)
-    r.add(Finish("end_turn", Usage()))
+    body = r.head() + r.render(Finish("end_turn", Usage()))
     response = r.build()
     assert response["output"] == [] and response["status"] == "completed"
+    names = [name for name, _ in frames(body)]
+    expected = ["response.created", "response.in_progress", "response.completed"]
+    assert names == (expected if stream else [])
