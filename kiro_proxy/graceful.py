@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from kiro_proxy.connection_handoff import ConnectionReceiver
+from kiro_proxy.gc_tuning import settle_heap
 from kiro_proxy.response_coalescing import CoalescingHttpToolsProtocol
 from kiro_proxy.settings import Settings
 
@@ -36,9 +37,13 @@ class GracefulServer(uvicorn.Server):
         *,
         grace_seconds: float,
         handoff: socket.socket | None = None,
+        settle: bool = False,
     ) -> None:
         super().__init__(config)
         self.grace_seconds = grace_seconds
+        # Freeze the start-up heap and raise the collector's threshold once started
+        # (kiro_proxy/gc_tuning.py): for a process that only serves, not for one that embeds.
+        self._settle = settle
         # A worker of `serve --workers N`: connections come from the supervisor over this
         # channel instead of a listening socket (kiro_proxy/connection_handoff.py).
         self._handoff = handoff
@@ -46,6 +51,9 @@ class GracefulServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self._settle and self.started:  # start-up is done: what it built stays for good
+            frozen = settle_heap()
+            log.debug("garbage collector: %d start-up objects frozen", frozen)
         if self._handoff is not None and self.started:
             config = self.config
 
@@ -106,4 +114,6 @@ def build_server(
         # uvicorn annotates this as int, but passes it to asyncio.wait_for: a float works.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
     )
-    return GracefulServer(config, grace_seconds=settings.shutdown_grace_seconds, handoff=handoff)
+    return GracefulServer(
+        config, grace_seconds=settings.shutdown_grace_seconds, handoff=handoff, settle=True
+    )
