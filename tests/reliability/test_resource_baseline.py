@@ -83,7 +83,17 @@ async def _round(stack: LiveStack, count: int) -> Counter[int]:
             if index % 25 == 0:
                 stack.reset_health()  # keep accounts in play: cooldowns would make it all 529s
             api = "anthropic" if index % 2 else "openai"
-            outcome = await send(http, api, stream=index % 4 < 2)
+            stream = index % 4 < 2
+            started = time.monotonic()
+            try:
+                outcome = await send(http, api, stream=stream)
+            except httpx.TransportError as error:
+                # Seen once in a full run (ReadError on a kept-alive connection): name the request,
+                # so that the next occurrence can be matched with the gateway's captured stderr.
+                raise AssertionError(
+                    f"request {index} ({api}, stream={stream}) failed on the wire after "
+                    f"{time.monotonic() - started:.2f} s: {error!r}; statuses so far {statuses}"
+                ) from error
             assert outcome.seconds < 10
             assert outcome.ok or outcome.error is not None, outcome.raw[:300]
             statuses[outcome.status] += 1
