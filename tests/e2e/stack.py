@@ -117,6 +117,11 @@ class LiveStack:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # The clients of these tests live in the same process: a pause of the whole process
+            # (a full garbage collection of the suite's large heap) ages every kept-alive
+            # connection at once, and uvicorn's default 5 s idle timeout could then close one
+            # just as the client reuses it (an httpx ReadError seen once in a full run).
+            timeout_keep_alive=60,
         )
         self.server = uvicorn.Server(config)
         self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self.server.serve()))  # type: ignore[union-attr]
