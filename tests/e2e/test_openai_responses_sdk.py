@@ -171,8 +171,11 @@ def test_function_tool_round_trip(stack: LiveStack, client: openai.OpenAI) -> No
 
 
 def test_custom_tool_call_streams_its_raw_input(stack: LiveStack, client: openai.OpenAI) -> None:
-    patch = "*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch"
-    stack.enqueue(Reply([ToolUse("tooluse_p", "apply_patch", {"input": patch}, fragments=4)]))
+    patch = '*** Begin Patch\n*** Add File: a.txt\n+h\u00e9llo \U0001f600 "q"\n*** End Patch'
+    # json.dumps writes é and the emoji as \\u escapes (a surrogate pair): 40 fragments cut some
+    arguments = json.dumps({"input": patch})
+    assert "\\ud83d\\ude00" in arguments
+    stack.enqueue(Reply([ToolUse("tooluse_p", "apply_patch", arguments, fragments=40)]))
     events = list(
         client.responses.create(
             model=MODEL,
@@ -181,8 +184,9 @@ def test_custom_tool_call_streams_its_raw_input(stack: LiveStack, client: openai
             stream=True,
         )
     )
-    kinds = [event.type for event in events]
-    assert "response.custom_tool_call_input.delta" in kinds
+    deltas = [e.delta for e in events if e.type == "response.custom_tool_call_input.delta"]
+    assert len(deltas) > 1  # decoded as Kiro's fragments arrive, not in one piece at the end
+    assert "".join(deltas) == patch
     done = [e for e in events if e.type == "response.output_item.done"]
     item = done[-1].item  # type: ignore[union-attr]
     assert item.type == "custom_tool_call"
