@@ -179,6 +179,7 @@ def anthropic_to_conversation(req: AnthropicRequest) -> Conversation:
         messages=[_message(i, m) for i, m in enumerate(req.messages)],
         tools=_tools(req.tools),
         tool_choice=_tool_choice(req.tool_choice),
+        parallel_tool_calls=not (req.tool_choice and req.tool_choice.disable_parallel_tool_use),
         thinking=_thinking(req.thinking, req.output_config),
         max_tokens=req.max_tokens,
         stop_sequences=list(req.stop_sequences or []),

@@ -10,6 +10,8 @@ Choices:
   assistant turn; tool outputs and user messages that follow each other form one user turn.
 * `reasoning.effort` turns thinking on (adaptive); `minimal` and `none` keep it off.
 * `text.format` json_object / json_schema becomes an output instruction, as on the chat route.
+* `parallel_tool_calls: false` keeps only the first tool call of a reply, in the output items
+  and in the event stream alike (the assembler drops the rest), and is echoed back.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def responses_to_conversation(req: ResponsesRequest) -> ResponsesTranslation:
             messages=turns.messages,
             tools=catalog.definitions,
             tool_choice=tool_choice_from(req.tool_choice, catalog),
+            parallel_tool_calls=req.parallel_tool_calls is not False,
             thinking=_thinking(req.reasoning),
             max_tokens=req.max_output_tokens,
             output_instruction=_output_instruction(req.text),

@@ -207,6 +207,56 @@ def test_custom_tool_call_streams_its_raw_input(stack: LiveStack, client: openai
     assert_all_valid(stack)
 
 
+def two_weather_calls() -> Reply:
+    return Reply(
+        [
+            Text("Checking both."),
+            ToolUse("tooluse_a", "get_weather", {"city": "Oslo"}, fragments=2),
+            ToolUse("tooluse_b", "get_weather", {"city": "Rome"}, fragments=2),
+            *usage_steps(),
+        ]
+    )
+
+
+def test_parallel_tool_calls_false_keeps_only_the_first_call(
+    stack: LiveStack, client: openai.OpenAI
+) -> None:
+    request: dict[str, Any] = {"model": MODEL, "input": "Oslo and Rome?", "tools": [WEATHER_TOOL]}
+    stack.enqueue(two_weather_calls())
+    both = client.responses.create(**request)
+    assert [i.call_id for i in both.output if i.type == "function_call"] == [
+        "tooluse_a",
+        "tooluse_b",
+    ]
+    assert both.parallel_tool_calls is True
+
+    stack.enqueue(two_weather_calls())
+    plain = client.responses.create(**request, parallel_tool_calls=False)
+    assert [item.type for item in plain.output] == ["message", "function_call"]
+    call = plain.output[1]
+    assert call.type == "function_call"
+    assert (call.call_id, json.loads(call.arguments)) == ("tooluse_a", {"city": "Oslo"})
+    assert plain.parallel_tool_calls is False
+    assert plain.usage is not None and plain.usage.output_tokens == 5
+    assert "Call at most one tool in this response." in json.dumps(
+        stack.generate_requests()[-1].body
+    )
+
+    stack.enqueue(two_weather_calls())
+    events = list(client.responses.create(**request, parallel_tool_calls=False, stream=True))
+    added = [e.item for e in events if e.type == "response.output_item.added"]
+    assert [item.type for item in added] == ["message", "function_call"]
+    arguments = "".join(
+        e.delta for e in events if e.type == "response.function_call_arguments.delta"
+    )
+    assert json.loads(arguments) == {"city": "Oslo"}
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert final.response.parallel_tool_calls is False
+    assert [i.type for i in final.response.output] == ["message", "function_call"]
+    assert_all_valid(stack)
+
+
 def test_reasoning_becomes_a_summary_item(stack: LiveStack, client: openai.OpenAI) -> None:
     stack.enqueue(Reply([Reasoning("Weighing options."), Text("Pick B."), *usage_steps()]))
     response = client.responses.create(model=MODEL + "-thinking", input="A or B?")

@@ -262,6 +262,8 @@ def test_accepted_fields_and_limits() -> None:
     ).conversation
     assert conv.max_tokens == 77
     assert conv.session_hint == "session-1"
+    assert conv.parallel_tool_calls is False
+    assert translate(input="x").conversation.parallel_tool_calls is True
     assert "JSON schema named 'out'" in conv.output_instruction
 
 
