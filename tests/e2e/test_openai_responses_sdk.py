@@ -257,6 +257,73 @@ def test_parallel_tool_calls_false_keeps_only_the_first_call(
     assert_all_valid(stack)
 
 
+def test_replayed_history_of_hosted_tools_becomes_notes(
+    stack: LiveStack, client: openai.OpenAI
+) -> None:
+    """A conversation that used OpenAI's hosted tools, replayed here: the items turn into text
+    notes (or are dropped) and Kiro gets a well-formed request."""
+    history: list[Any] = [
+        {"role": "user", "content": "What changed in the repo, and is the CI green?"},
+        {
+            "type": "web_search_call",
+            "id": "ws_1",
+            "status": "completed",
+            "action": {"type": "search", "query": "ci status"},
+        },
+        {
+            "type": "local_shell_call",
+            "id": "lsh_1",
+            "call_id": "call_sh",
+            "status": "completed",
+            "action": {"type": "exec", "command": ["git", "status"], "env": {}},
+        },
+        {"type": "local_shell_call_output", "id": "call_sh", "output": "modified: app.py"},
+        {
+            "type": "mcp_call",
+            "id": "mcp_1",
+            "server_label": "ci",
+            "name": "latest_run",
+            "arguments": '{"branch": "main"}',
+            "output": "run 88: passed",
+        },
+        {"type": "mcp_list_tools", "id": "ml_1", "server_label": "ci", "tools": []},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "app.py changed; CI passed."}],
+        },
+        {"type": "function_call", "call_id": "call_w", "name": "get_weather", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_w", "output": "sunny"},
+        {"role": "user", "content": "Thanks. Summarise."},
+    ]
+    stack.enqueue(Reply([Text("Summary."), *usage_steps()]))
+    response = client.responses.create(model=MODEL, input=history, tools=[WEATHER_TOOL])
+    assert response.output_text == "Summary."
+    body = stack.generate_requests()[-1].body
+    state = body["conversationState"]
+    sent = json.dumps(body)
+    assert "[shell call call_sh: git status]" in sent
+    assert "[output of shell call call_sh]\\nmodified: app.py" in sent
+    assert "[MCP tool ci.latest_run called with" in sent and "run 88: passed" in sent
+    assert "ci status" not in sent  # the web search item carried nothing to keep
+    roles = [next(iter(turn)) for turn in state["history"]]
+    assert roles == [
+        "userInputMessage",
+        "assistantResponseMessage",
+        "userInputMessage",
+        "assistantResponseMessage",
+    ]
+    assert current_message(stack)["userInputMessageContext"]["toolResults"][0]["toolUseId"] == (
+        "call_w"
+    )
+    assert_all_valid(stack)
+
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model=MODEL, input=[{"type": "hologram_call", "id": "h"}])
+    assert info.value.body["param"] == "input.0.type"  # type: ignore[index]
+    assert "'hologram_call'" in info.value.body["message"]  # type: ignore[index]
+
+
 def test_reasoning_becomes_a_summary_item(stack: LiveStack, client: openai.OpenAI) -> None:
     stack.enqueue(Reply([Reasoning("Weighing options."), Text("Pick B."), *usage_steps()]))
     response = client.responses.create(model=MODEL + "-thinking", input="A or B?")
