@@ -137,7 +137,7 @@ def _mcp_call(item: dict[str, Any], param: str) -> HostedTurn:
     parts = [head]
     if item.get("error"):
         parts += ["[error]", _text(item.get("error"))]
-    elif item.get("output") is not None:
+    elif item.get("output"):
         parts += ["[output]", _text(item.get("output"))]
     return _note("assistant", *parts)
 
@@ -180,8 +180,8 @@ def _shell_call_output(item: dict[str, Any], param: str) -> HostedTurn:
         if _str(chunk.get("stderr")):
             parts += ["[stderr]", _str(chunk.get("stderr"))]
         outcome = chunk.get("outcome") if isinstance(chunk.get("outcome"), dict) else {}
-        if outcome.get("type") == "exit":
-            parts.append(f"[exit code {outcome.get('exit_code')}]")
+        if outcome.get("type") == "exit" and isinstance(outcome.get("exit_code"), int):
+            parts.append(f"[exit code {outcome['exit_code']}]")
         elif outcome.get("type") == "timeout":
             parts.append("[timed out]")
     return _note("user", *parts)
