@@ -107,6 +107,7 @@ def new_assembler(prepared: PreparedRequest) -> ReplyAssembler:
         estimated_input_tokens=prepared.estimated_input_tokens,
         count_tokens=count_text_tokens,
         max_output_tokens=prepared.conversation.max_tokens,
+        single_tool_call=not prepared.conversation.parallel_tool_calls,
     )
 
 

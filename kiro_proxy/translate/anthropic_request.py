@@ -9,6 +9,8 @@ Choices a Claude Code user would expect:
   search, while an error lets the agent fall back to another tool and tells the user why.
 * `document` blocks (PDFs, text documents) are refused: Kiro has no document input.
 * Prior `thinking`/`redacted_thinking` blocks are parsed and later dropped (Kiro has no slot).
+* `tool_choice.disable_parallel_tool_use` keeps only the first tool call of a reply (the
+  assembler drops the rest) and asks the model for one call.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ def anthropic_to_conversation(req: AnthropicRequest) -> Conversation:
         messages=[_message(i, m) for i, m in enumerate(req.messages)],
         tools=_tools(req.tools),
         tool_choice=_tool_choice(req.tool_choice),
+        parallel_tool_calls=not (req.tool_choice and req.tool_choice.disable_parallel_tool_use),
         thinking=_thinking(req.thinking, req.output_config),
         max_tokens=req.max_tokens,
         stop_sequences=list(req.stop_sequences or []),

@@ -2,7 +2,8 @@
 
 Pure state machine (no I/O, no clock): the relay feeds it decoded events and hands what comes out
 to a renderer. It splits inline thinking from text, streams tool-call arguments as they arrive,
-applies client stop sequences, drops Kiro's duplicate chunks and works out usage and stop reason.
+applies client stop sequences, drops Kiro's duplicate chunks (and every tool call after the first
+when the client turned parallel tool calls off) and works out usage and stop reason.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class ReplyAssembler:
         estimated_input_tokens: int = 0,
         count_tokens: Callable[[str], int] | None = None,
         max_output_tokens: int | None = None,
+        single_tool_call: bool = False,
     ) -> None:
         self._tool_names = tool_name_map
         self._splitter = ThinkingTagSplitter() if thinking else None
@@ -104,6 +106,8 @@ class ReplyAssembler:
         self._tool: _ToolCall | None = None
         self._tool_ids: set[str] = set()
         self._tool_count = 0
+        # The client turned parallel tool calls off: calls after the first are dropped whole.
+        self._single_tool_call = single_tool_call
         self._last_tool_truncated = False
         # usage and stop
         self._produced: list[str] = []  # text, thinking and arguments, for the output estimate
@@ -294,6 +298,10 @@ class ReplyAssembler:
         out: list[OutputEvent] = []
         tool = self._tool
         if tool is None or tool.id != event.tool_use_id:
+            if self._single_tool_call and self._tool_count:
+                # Its id is remembered, so the check above drops its later frames too.
+                self._tool_ids.add(event.tool_use_id)
+                return self._close_tool()
             out += self._end_text_run()
             if self.done:
                 return out

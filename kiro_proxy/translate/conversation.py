@@ -92,6 +92,9 @@ class Conversation:
     messages: list[Message] = field(default_factory=list)
     tools: list[ToolDef] = field(default_factory=list)
     tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    # False: at most one tool call per reply (OpenAI parallel_tool_calls: false, Anthropic
+    # disable_parallel_tool_use); the assembler drops every call after the first.
+    parallel_tool_calls: bool = True
     thinking: ThinkingConfig = field(default_factory=ThinkingConfig)
     max_tokens: int | None = None
     stop_sequences: list[str] = field(default_factory=list)

@@ -6,7 +6,8 @@ Layout choices:
   prompt stays once at the start of history with identical bytes — unlike Kiro-Go, which re-sends
   it inside every current message. A synthetic user/assistant pair was rejected: it puts an
   assistant reply in the history the client never saw.
-* Per-request instructions (tool_choice, response_format) go on the current message only.
+* Per-request instructions (tool_choice, parallel tool calls off, response_format) go on the
+  current message only.
 * Nothing else is injected: no timestamps, no behavioural prompts.
 """
 
@@ -109,7 +110,10 @@ def build_kiro_request(
     )
     # Asking for a tool call when nothing is declared would only confuse the model.
     choice = conv.tool_choice if declarations.specs else ToolChoice()
-    instructions = _join(tool_choice_instruction(choice, names), conv.output_instruction)
+    single_call = bool(declarations.specs) and not conv.parallel_tool_calls
+    instructions = _join(
+        tool_choice_instruction(choice, names, single_call=single_call), conv.output_instruction
+    )
 
     history: list[KiroTurn] = []
     for index, message in enumerate(history_msgs):
@@ -189,14 +193,22 @@ def thinking_prefix(config: ThinkingConfig, forced: bool, limits: HygieneLimits)
     )
 
 
-def tool_choice_instruction(choice: ToolChoice, short_names: dict[str, str]) -> str:
-    """Kiro has no tool_choice; `any`/`tool`/`none` become a sentence on the current turn."""
+def tool_choice_instruction(
+    choice: ToolChoice, short_names: dict[str, str], *, single_call: bool = False
+) -> str:
+    """Kiro has no tool_choice; `any`/`tool`/`none` become a sentence on the current turn, and
+    so does a client's "no parallel tool calls" (`single_call`; the assembler also drops any
+    call after the first, this only spares the model calls that would be thrown away)."""
     if choice.type == "any":
+        if single_call:
+            return "Respond by calling exactly one of the available tools."
         return "Respond by calling one or more of the available tools."
     if choice.type == "tool" and choice.name:
         return f"Respond by calling the tool `{short_names.get(choice.name, choice.name)}`."
     if choice.type == "none":
         return "Do not call any tools in this response; answer in text."
+    if single_call:
+        return "Call at most one tool in this response."
     return ""
 
 

@@ -10,6 +10,8 @@ Choices:
   structured-output switch).
 * Legacy `functions` / `function_call` / role `function` map onto tools, with ids derived from the
   message position so they stay stable across turns.
+* `parallel_tool_calls: false` keeps only the first tool call of a reply (the assembler drops the
+  rest) and asks the model for at most one.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class OpenAIChatRequest(LenientModel):
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     functions: list[FunctionDef] | None = None
     function_call: Literal["auto", "none"] | NamedFunction | None = None
+    parallel_tool_calls: bool | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
@@ -220,6 +223,7 @@ def openai_to_conversation(req: OpenAIChatRequest) -> Conversation:
         messages=messages,
         tools=tools,
         tool_choice=_tool_choice(req),
+        parallel_tool_calls=req.parallel_tool_calls is not False,
         thinking=thinking_for_effort(req.reasoning_effort),
         max_tokens=req.max_completion_tokens or req.max_tokens,
         stop_sequences=stop,

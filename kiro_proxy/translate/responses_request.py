@@ -6,10 +6,15 @@ Choices:
 * `instructions` and the leading system/developer messages become the system prompt; a later
   system/developer message stays in place as user text (as on the chat route).
 * `reasoning` items are dropped: their content (often encrypted) cannot be replayed to Kiro.
+* Items of OpenAI's hosted tools (web search, shell, MCP, computer use, …) become short text
+  notes or are dropped; `responses_history.py` has the mapping. `additional_tools` and
+  `tool_search_output` items add their function and custom tools to the declared tools.
 * Assistant-side items (messages, function and custom tool calls) that follow each other form one
   assistant turn; tool outputs and user messages that follow each other form one user turn.
 * `reasoning.effort` turns thinking on (adaptive); `minimal` and `none` keep it off.
 * `text.format` json_object / json_schema becomes an output instruction, as on the chat route.
+* `parallel_tool_calls: false` keeps only the first tool call of a reply, in the output items
+  and in the event stream alike (the assembler drops the rest), and is echoed back.
 """
 
 from __future__ import annotations
@@ -43,9 +48,11 @@ from kiro_proxy.translate.request_parsing import (
     parse_tool_arguments,
     validate_model,
 )
+from kiro_proxy.translate.responses_history import HOSTED_ITEM_KINDS, hosted_item_turn
 from kiro_proxy.translate.responses_tools import (
     CUSTOM_INPUT,
     ToolCatalog,
+    add_tools,
     build_tool_catalog,
     qualified_name,
     tool_choice_from,
@@ -86,6 +93,8 @@ class ResponsesTranslation:
 
 
 _NO_THINKING = ("none", "minimal")
+# Input items that declare tools rather than add to the conversation.
+_TOOL_ITEMS = ("additional_tools", "tool_search_output")
 
 
 def parse_responses_request(body: bytes | str) -> ResponsesRequest:
@@ -128,6 +137,20 @@ def responses_to_conversation(req: ResponsesRequest) -> ResponsesTranslation:
             continue
         if kind == "reasoning":
             continue
+        if kind in HOSTED_ITEM_KINDS:
+            turn = hosted_item_turn(kind, item, param)
+            if turn is not None:
+                leading = False
+                turns.add(*turn)
+            continue
+        if kind in _TOOL_ITEMS:
+            tools = item.get("tools")
+            if not isinstance(tools, list):
+                raise InvalidRequestError(
+                    f"{param}.tools: expected a list of tools", param=f"{param}.tools"
+                )
+            add_tools(catalog, tools, f"{param}.tools")
+            continue
         leading = False
         turns.add(*_item_turn(kind, item, param))
     return ResponsesTranslation(
@@ -136,6 +159,7 @@ def responses_to_conversation(req: ResponsesRequest) -> ResponsesTranslation:
             messages=turns.messages,
             tools=catalog.definitions,
             tool_choice=tool_choice_from(req.tool_choice, catalog),
+            parallel_tool_calls=req.parallel_tool_calls is not False,
             thinking=_thinking(req.reasoning),
             max_tokens=req.max_output_tokens,
             output_instruction=_output_instruction(req.text),
@@ -189,9 +213,16 @@ def _item_turn(kind: Any, item: dict[str, Any], param: str) -> tuple[str, list[B
             "items themselves",
             param=param,
         )
+    if kind == "compaction_trigger":
+        raise InvalidRequestError(
+            f"{param}: compaction_trigger is not supported: this gateway cannot compact a "
+            "conversation; send it uncompacted",
+            param=param,
+        )
     raise InvalidRequestError(
-        f"{param}.type: unsupported input item type {kind!r}; expected message, function_call, "
-        "function_call_output, custom_tool_call, custom_tool_call_output or reasoning",
+        f"{param}.type: unsupported input item type {kind!r}: not an input item of the "
+        "Responses API (message, function_call, function_call_output, custom_tool_call, "
+        "custom_tool_call_output, reasoning, or a hosted tool's item)",
         param=f"{param}.type",
     )
 

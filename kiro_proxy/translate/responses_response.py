@@ -10,9 +10,14 @@ Stream order: `response.created`, `response.in_progress` (the head, see `head()`
 the content filter). A failure after the head is `response.failed` with an error object. Every
 event carries an increasing `sequence_number`.
 
-Custom tool calls: Kiro streams a custom call's arguments as the JSON object `{"input": "..."}`;
-the raw text is known only when the object is complete, so the input goes out as one
-`response.custom_tool_call_input.delta` at the end of the call.
+Custom tool calls: Kiro streams a custom call's arguments as fragments of the JSON object
+`{"input": "..."}`; the string is decoded as it arrives (`StringMemberDecoder`) and each decoded
+piece goes out as a `response.custom_tool_call_input.delta`, so a long patch streams. At the end
+of the call whatever the decoder held back (an escape cut at the end of the stream, the repair of a
+truncated call) follows as one last delta: the deltas add up to the item's `input`. A model that
+answered in another shape (another first key, extra keys) streams nothing until the end and then
+sends the whole input as one delta; only when the first key was `input` and other keys followed
+can the streamed deltas differ from the final `input` (which then keeps every key as JSON).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from kiro_proxy.translate.output import (
 )
 from kiro_proxy.translate.responses_request import ResponsesRequest
 from kiro_proxy.translate.responses_tools import CUSTOM_INPUT, ToolCatalog
+from kiro_proxy.translate.tool_arguments import StringMemberDecoder
 from kiro_proxy.translate.truncation import truncation_note
 
 ItemKind = Literal["reasoning", "message", "function_call", "custom_tool_call"]
@@ -62,7 +68,8 @@ class _OpenItem:
     kind: ItemKind
     index: int
     item: dict[str, Any]
-    parts: list[str]  # text, summary text, arguments or custom input fragments
+    parts: list[str]  # text, summary text, arguments or decoded custom input pieces
+    custom_input: StringMemberDecoder | None = None  # a streamed custom call's input decoder
 
 
 class ResponsesRenderer:
@@ -180,7 +187,9 @@ class ResponsesRenderer:
         if identity.namespace is not None:
             fields["namespace"] = identity.namespace
         if identity.kind == "custom":
-            self._start("custom_tool_call", "ctc", {**fields, "input": ""})
+            open_item = self._start("custom_tool_call", "ctc", {**fields, "input": ""})
+            if self._stream:
+                open_item.custom_input = StringMemberDecoder(CUSTOM_INPUT)
         else:
             self._start("function_call", "fc", {**fields, "arguments": ""})
 
@@ -188,11 +197,21 @@ class ResponsesRenderer:
         open_item = self._open
         if open_item is None or not fragment:
             return
-        open_item.parts.append(fragment)
         if open_item.kind == "function_call":
+            open_item.parts.append(fragment)
             self._emit(
                 "response.function_call_arguments.delta",
                 {**self._where(open_item), "delta": fragment},
+            )
+        elif open_item.custom_input is not None:
+            self._custom_delta(open_item, open_item.custom_input.feed(fragment))
+
+    def _custom_delta(self, open_item: _OpenItem, text: str) -> None:
+        if text:
+            open_item.parts.append(text)
+            self._emit(
+                "response.custom_tool_call_input.delta",
+                {**self._where(open_item), "delta": text},
             )
 
     def _tool_end(self, event: ToolCallEnd) -> None:
@@ -202,12 +221,11 @@ class ResponsesRenderer:
         if open_item.kind == "function_call":
             self._tool_fragment(event.arguments_suffix)
         else:
-            open_item.parts = [_custom_input(event.input)]
-            if open_item.parts[0]:
-                self._emit(
-                    "response.custom_tool_call_input.delta",
-                    {**self._where(open_item), "delta": open_item.parts[0]},
-                )
+            final = _custom_input(event.input)
+            streamed = "".join(open_item.parts)
+            if final.startswith(streamed):
+                self._custom_delta(open_item, final[len(streamed) :])
+            open_item.parts = [final]
         name = open_item.item["name"]
         self._close()
         if event.truncated:

@@ -64,8 +64,15 @@ def custom_tool_schema(description: str) -> dict[str, Any]:
 
 def build_tool_catalog(tools: list[Any] | None) -> ToolCatalog:
     catalog = ToolCatalog()
-    for index, tool in enumerate(tools or []):
-        param = f"tools.{index}"
+    add_tools(catalog, tools or [], "tools")
+    return catalog
+
+
+def add_tools(catalog: ToolCatalog, tools: list[Any], where: str) -> None:
+    """Declare `tools` (request `tools`, or the tools an input item adds) in `catalog`; `where`
+    is their parameter path for errors. A name declared twice keeps its first definition."""
+    for index, tool in enumerate(tools):
+        param = f"{where}.{index}"
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
             raise InvalidRequestError(f"{param}: a tool must be an object with a type", param=param)
         kind = tool["type"]
@@ -82,7 +89,6 @@ def build_tool_catalog(tools: list[Any] | None) -> ToolCatalog:
             _declare(catalog, tool, param, None)
         else:
             catalog.left_out.append(kind)
-    return catalog
 
 
 def _declare(catalog: ToolCatalog, tool: Any, param: str, namespace: str | None) -> None:
@@ -92,6 +98,8 @@ def _declare(catalog: ToolCatalog, tool: Any, param: str, namespace: str | None)
         )
     name = _required_name(tool, param)
     declared = qualified_name(name, namespace)
+    if declared in catalog.identities:
+        return  # declared twice (an input item repeats a request tool): the first one stands
     description = tool.get("description")
     description = description if isinstance(description, str) else ""
     if tool["type"] == "function":

@@ -5,6 +5,11 @@ mid-way (protocol doc §3.3). Clients accumulate the fragments we forward and pa
 end (Claude Code; the anthropic SDK even parses every prefix), so we must never forward bytes
 that cannot be part of a JSON object. `JsonObjectPrefix` accepts the longest valid prefix of
 what it is fed and, at the end, knows the shortest suffix that completes it.
+
+`StringMemberDecoder` reads the same fragments for one string member and returns its decoded
+characters as they arrive (the Responses renderer streams a custom tool's raw `input` this way).
+It is separate from `JsonObjectPrefix`, which only tracks syntax: decoding every string of every
+tool call there would cost the common case for the one that needs it.
 """
 
 from __future__ import annotations
@@ -307,3 +312,155 @@ def finish_arguments(prefix: JsonObjectPrefix) -> tuple[dict[str, Any], str, boo
         return {}, suffix, True
     # Junk after a complete object is dropped, not a truncation: the arguments are whole.
     return value, suffix, not prefix.complete
+
+
+# --- decoding one string value as it streams ----------------------------------------------------
+
+_STRING_SPECIAL = re.compile(r'["\\]')
+_SHORT_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+_REPLACEMENT = "\ufffd"  # stands in for a lone UTF-16 surrogate, which no UTF-8 text can carry
+
+
+class JsonStringDecoder:
+    """Incremental decoder of one JSON string's contents (the text after its opening quote).
+
+    `feed` returns the characters that are certain so far: an escape cut between fragments, or
+    a `\\uD83D` high surrogate whose low half has not arrived yet, is held back until it is
+    complete. Concatenated, the returned pieces are the decoded string, however it was split.
+    A lone surrogate escape becomes U+FFFD. After the closing quote `closed` is set and the
+    rest is ignored; an invalid escape sets `failed` and stops decoding.
+    """
+
+    __slots__ = ("_escape", "_high", "closed", "failed")
+
+    def __init__(self) -> None:
+        self._escape = ""  # an escape sequence begun but not complete, backslash included
+        self._high: int | None = None  # a decoded high surrogate waiting for its low half
+        self.closed = False
+        self.failed = False
+
+    def feed(self, fragment: str) -> str:
+        if self.closed or self.failed:
+            return ""
+        out: list[str] = []
+        i = 0
+        n = len(fragment)
+        while i < n:
+            if self._escape:
+                if len(self._escape) == 1:
+                    self._escape += fragment[i]
+                    i += 1
+                if self._escape[1] == "u" and len(self._escape) < 6:
+                    taken = fragment[i : i + 6 - len(self._escape)]
+                    self._escape += taken
+                    i += len(taken)
+                    if len(self._escape) < 6:
+                        break
+                escape, self._escape = self._escape, ""
+                if not self._unescape(escape, out):
+                    self.failed = True
+                    break
+                continue
+            match = _STRING_SPECIAL.search(fragment, i)
+            end = n if match is None else match.start()
+            if end > i:
+                self._lone_high(out)
+                out.append(fragment[i:end])
+            if match is None:
+                break
+            i = end + 1
+            if fragment[end] == '"':
+                self._lone_high(out)
+                self.closed = True
+                break
+            self._escape = "\\"
+        return "".join(out)
+
+    def _unescape(self, escape: str, out: list[str]) -> bool:
+        kind = escape[1]
+        if kind != "u":
+            char = _SHORT_ESCAPES.get(kind)
+            if char is None:
+                return False
+            self._lone_high(out)
+            out.append(char)
+            return True
+        digits = escape[2:]
+        if not all(c in _HEX for c in digits):
+            return False
+        code = int(digits, 16)
+        if 0xD800 <= code <= 0xDBFF:
+            self._lone_high(out)
+            self._high = code
+        elif 0xDC00 <= code <= 0xDFFF:
+            high = self._high
+            self._high = None
+            if high is None:
+                out.append(_REPLACEMENT)
+            else:
+                out.append(chr(0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)))
+        else:
+            self._lone_high(out)
+            out.append(chr(code))
+        return True
+
+    def _lone_high(self, out: list[str]) -> None:
+        if self._high is not None:
+            self._high = None
+            out.append(_REPLACEMENT)
+
+
+class StringMemberDecoder:
+    """Streams the decoded string value of `key` from the fragments of a JSON object text, when
+    that member comes first: `{"input": "…` gives the characters of `…` as they arrive.
+
+    Anything else — another first key, a value that is not a string, a key written with escapes
+    — makes it give up (`gave_up`; nothing more is returned), and the caller falls back to the
+    whole parsed value at the end. What follows the string's closing quote is ignored.
+    """
+
+    __slots__ = ("_head", "_pos", "_token", "_value", "gave_up")
+
+    def __init__(self, key: str) -> None:
+        # The tokens before the value's first character; JSON whitespace may separate them.
+        self._head = ("{", orjson.dumps(key).decode(), ":", '"')
+        self._token = 0
+        self._pos = 0
+        self._value: JsonStringDecoder | None = None
+        self.gave_up = False
+
+    @property
+    def value(self) -> JsonStringDecoder | None:
+        """The value's decoder, once the value string has begun."""
+        return self._value
+
+    def feed(self, fragment: str) -> str:
+        if self._value is not None:
+            return self._value.feed(fragment)
+        if self.gave_up:
+            return ""
+        head = self._head
+        for i, ch in enumerate(fragment):
+            if self._pos == 0 and ch in _WHITESPACE:
+                continue
+            token = head[self._token]
+            if ch != token[self._pos]:
+                self.gave_up = True
+                return ""
+            self._pos += 1
+            if self._pos == len(token):
+                self._token += 1
+                self._pos = 0
+                if self._token == len(head):
+                    self._value = JsonStringDecoder()
+                    return self._value.feed(fragment[i + 1 :])
+        return ""

@@ -6,6 +6,7 @@ import base64
 import struct
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import pytest
@@ -209,6 +210,34 @@ def test_tool_use_streams_input_fragments(stack: LiveStack, client: anthropic.An
     ]
     assert final.stop_reason == "tool_use"
     assert final.content[0].type == "text" and final.content[0].text == "Checking."
+
+
+def test_disable_parallel_tool_use_keeps_only_the_first_call(
+    stack: LiveStack, client: anthropic.Anthropic
+) -> None:
+    steps = [
+        ToolUse("tooluse_a", "get_weather", {"city": "Oslo"}, fragments=2),
+        ToolUse("tooluse_b", "get_weather", {"city": "Rome"}, fragments=2),
+        *usage_steps(),
+    ]
+    request: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 256,
+        "tools": [WEATHER_TOOL],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+        "messages": [{"role": "user", "content": "Oslo and Rome?"}],
+    }
+    stack.enqueue(Reply(steps))
+    message = client.messages.create(**request)
+    assert [(b.id, b.input) for b in message.content if b.type == "tool_use"] == [
+        ("tooluse_a", {"city": "Oslo"})
+    ]
+    assert message.stop_reason == "tool_use"
+    stack.enqueue(Reply(steps))
+    with client.messages.stream(**request) as stream:
+        final = stream.get_final_message()
+    assert [b.id for b in final.content if b.type == "tool_use"] == ["tooluse_a"]
+    assert_all_valid(stack)
 
 
 def test_multi_turn_tool_loop(stack: LiveStack, client: anthropic.Anthropic) -> None:

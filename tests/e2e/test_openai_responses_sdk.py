@@ -171,8 +171,11 @@ def test_function_tool_round_trip(stack: LiveStack, client: openai.OpenAI) -> No
 
 
 def test_custom_tool_call_streams_its_raw_input(stack: LiveStack, client: openai.OpenAI) -> None:
-    patch = "*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch"
-    stack.enqueue(Reply([ToolUse("tooluse_p", "apply_patch", {"input": patch}, fragments=4)]))
+    patch = '*** Begin Patch\n*** Add File: a.txt\n+h\u00e9llo \U0001f600 "q"\n*** End Patch'
+    # json.dumps writes é and the emoji as \\u escapes (a surrogate pair): 40 fragments cut some
+    arguments = json.dumps({"input": patch})
+    assert "\\ud83d\\ude00" in arguments
+    stack.enqueue(Reply([ToolUse("tooluse_p", "apply_patch", arguments, fragments=40)]))
     events = list(
         client.responses.create(
             model=MODEL,
@@ -181,8 +184,9 @@ def test_custom_tool_call_streams_its_raw_input(stack: LiveStack, client: openai
             stream=True,
         )
     )
-    kinds = [event.type for event in events]
-    assert "response.custom_tool_call_input.delta" in kinds
+    deltas = [e.delta for e in events if e.type == "response.custom_tool_call_input.delta"]
+    assert len(deltas) > 1  # decoded as Kiro's fragments arrive, not in one piece at the end
+    assert "".join(deltas) == patch
     done = [e for e in events if e.type == "response.output_item.done"]
     item = done[-1].item  # type: ignore[union-attr]
     assert item.type == "custom_tool_call"
@@ -201,6 +205,123 @@ def test_custom_tool_call_streams_its_raw_input(stack: LiveStack, client: openai
     body = json.dumps(stack.generate_requests()[-1].body)
     assert "Done!" in body and "Add File: a.txt" in body
     assert_all_valid(stack)
+
+
+def two_weather_calls() -> Reply:
+    return Reply(
+        [
+            Text("Checking both."),
+            ToolUse("tooluse_a", "get_weather", {"city": "Oslo"}, fragments=2),
+            ToolUse("tooluse_b", "get_weather", {"city": "Rome"}, fragments=2),
+            *usage_steps(),
+        ]
+    )
+
+
+def test_parallel_tool_calls_false_keeps_only_the_first_call(
+    stack: LiveStack, client: openai.OpenAI
+) -> None:
+    request: dict[str, Any] = {"model": MODEL, "input": "Oslo and Rome?", "tools": [WEATHER_TOOL]}
+    stack.enqueue(two_weather_calls())
+    both = client.responses.create(**request)
+    assert [i.call_id for i in both.output if i.type == "function_call"] == [
+        "tooluse_a",
+        "tooluse_b",
+    ]
+    assert both.parallel_tool_calls is True
+
+    stack.enqueue(two_weather_calls())
+    plain = client.responses.create(**request, parallel_tool_calls=False)
+    assert [item.type for item in plain.output] == ["message", "function_call"]
+    call = plain.output[1]
+    assert call.type == "function_call"
+    assert (call.call_id, json.loads(call.arguments)) == ("tooluse_a", {"city": "Oslo"})
+    assert plain.parallel_tool_calls is False
+    assert plain.usage is not None and plain.usage.output_tokens == 5
+    assert "Call at most one tool in this response." in json.dumps(
+        stack.generate_requests()[-1].body
+    )
+
+    stack.enqueue(two_weather_calls())
+    events = list(client.responses.create(**request, parallel_tool_calls=False, stream=True))
+    added = [e.item for e in events if e.type == "response.output_item.added"]
+    assert [item.type for item in added] == ["message", "function_call"]
+    arguments = "".join(
+        e.delta for e in events if e.type == "response.function_call_arguments.delta"
+    )
+    assert json.loads(arguments) == {"city": "Oslo"}
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert final.response.parallel_tool_calls is False
+    assert [i.type for i in final.response.output] == ["message", "function_call"]
+    assert_all_valid(stack)
+
+
+def test_replayed_history_of_hosted_tools_becomes_notes(
+    stack: LiveStack, client: openai.OpenAI
+) -> None:
+    """A conversation that used OpenAI's hosted tools, replayed here: the items turn into text
+    notes (or are dropped) and Kiro gets a well-formed request."""
+    history: list[Any] = [
+        {"role": "user", "content": "What changed in the repo, and is the CI green?"},
+        {
+            "type": "web_search_call",
+            "id": "ws_1",
+            "status": "completed",
+            "action": {"type": "search", "query": "ci status"},
+        },
+        {
+            "type": "local_shell_call",
+            "id": "lsh_1",
+            "call_id": "call_sh",
+            "status": "completed",
+            "action": {"type": "exec", "command": ["git", "status"], "env": {}},
+        },
+        {"type": "local_shell_call_output", "id": "call_sh", "output": "modified: app.py"},
+        {
+            "type": "mcp_call",
+            "id": "mcp_1",
+            "server_label": "ci",
+            "name": "latest_run",
+            "arguments": '{"branch": "main"}',
+            "output": "run 88: passed",
+        },
+        {"type": "mcp_list_tools", "id": "ml_1", "server_label": "ci", "tools": []},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "app.py changed; CI passed."}],
+        },
+        {"type": "function_call", "call_id": "call_w", "name": "get_weather", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_w", "output": "sunny"},
+        {"role": "user", "content": "Thanks. Summarise."},
+    ]
+    stack.enqueue(Reply([Text("Summary."), *usage_steps()]))
+    response = client.responses.create(model=MODEL, input=history, tools=[WEATHER_TOOL])
+    assert response.output_text == "Summary."
+    body = stack.generate_requests()[-1].body
+    state = body["conversationState"]
+    sent = json.dumps(body)
+    assert "[shell call call_sh: git status]" in sent
+    assert "[output of shell call call_sh]\\nmodified: app.py" in sent
+    assert "[MCP tool ci.latest_run called with" in sent and "run 88: passed" in sent
+    assert "ci status" not in sent  # the web search item carried nothing to keep
+    roles = [next(iter(turn)) for turn in state["history"]]
+    assert roles == [
+        "userInputMessage",
+        "assistantResponseMessage",
+        "userInputMessage",
+        "assistantResponseMessage",
+    ]
+    assert current_message(stack)["userInputMessageContext"]["toolResults"][0]["toolUseId"] == (
+        "call_w"
+    )
+    assert_all_valid(stack)
+
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model=MODEL, input=[{"type": "hologram_call", "id": "h"}])
+    assert info.value.body["param"] == "input.0.type"  # type: ignore[index]
+    assert "'hologram_call'" in info.value.body["message"]  # type: ignore[index]
 
 
 def test_reasoning_becomes_a_summary_item(stack: LiveStack, client: openai.OpenAI) -> None:

@@ -152,6 +152,55 @@ def test_non_stream_keeps_text_with_tool_calls(stack: LiveStack, client: openai.
     assert completion.choices[0].finish_reason == "tool_calls"
 
 
+def two_weather_calls() -> Reply:
+    return Reply(
+        [
+            ToolUse("call_a", "get_weather", {"city": "Oslo"}, fragments=2),
+            ToolUse("call_b", "get_weather", {"city": "Rome"}, fragments=2),
+            *usage_steps(),
+        ]
+    )
+
+
+def test_parallel_tool_calls_false_keeps_only_the_first_call(
+    stack: LiveStack, client: openai.OpenAI
+) -> None:
+    request = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Oslo and Rome?"}],
+        "tools": [WEATHER_TOOL],
+    }
+    stack.enqueue(two_weather_calls())
+    both = client.chat.completions.create(**request)  # type: ignore[call-overload]
+    assert [c.id for c in both.choices[0].message.tool_calls or []] == ["call_a", "call_b"]
+
+    stack.enqueue(two_weather_calls())
+    one = client.chat.completions.create(**request, parallel_tool_calls=False)  # type: ignore[call-overload]
+    calls = one.choices[0].message.tool_calls or []
+    assert [(c.id, json.loads(c.function.arguments)) for c in calls] == [
+        ("call_a", {"city": "Oslo"})
+    ]
+    assert one.choices[0].finish_reason == "tool_calls"
+    assert one.usage is not None and one.usage.completion_tokens == 5
+    sent = json.dumps(stack.generate_requests()[-1].body)
+    assert "Call at most one tool in this response." in sent
+
+    stack.enqueue(two_weather_calls())
+    stream = client.chat.completions.create(  # type: ignore[call-overload]
+        **request, parallel_tool_calls=False, stream=True
+    )
+    indexes: set[int] = set()
+    ids: list[str] = []
+    arguments = ""
+    for chunk in stream:
+        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            indexes.add(call.index)
+            ids += [call.id] if call.id else []
+            arguments += call.function.arguments or "" if call.function else ""
+    assert (indexes, ids, json.loads(arguments)) == ({0}, ["call_a"], {"city": "Oslo"})
+    assert_all_valid(stack)
+
+
 def test_multi_turn_tool_results(stack: LiveStack, client: openai.OpenAI) -> None:
     stack.enqueue(Reply([ToolUse("call_a", "get_weather", {"city": "Oslo"}), *usage_steps()]))
     messages: list[dict[str, object]] = [{"role": "user", "content": "Oslo weather?"}]

@@ -352,3 +352,19 @@ def test_tool_use_input_given_as_json_string_is_decoded() -> None:
     }
     conv = convert(body(messages=[{"role": "user", "content": "q"}, assistant]))
     assert conv.messages[1].blocks == [ToolUseBlock("a", "b", {"x": 1})]
+
+
+@pytest.mark.parametrize(
+    ("choice", "parallel"),
+    [
+        (None, True),
+        ({"type": "auto"}, True),
+        ({"type": "auto", "disable_parallel_tool_use": False}, True),
+        ({"type": "any", "disable_parallel_tool_use": True}, False),
+    ],
+)
+def test_disable_parallel_tool_use_reaches_the_conversation(
+    choice: dict[str, Any] | None, parallel: bool
+) -> None:
+    data = body() if choice is None else body(tool_choice=choice)
+    assert convert(data).parallel_tool_calls is parallel

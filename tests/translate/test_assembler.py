@@ -129,6 +129,29 @@ def test_new_tool_id_closes_the_previous_call():
     ]
 
 
+def test_single_tool_call_drops_every_later_call_whole():
+    events = [
+        tool("t1", "A", '{"x":1}'),
+        tool("t2", "B", '{"y":'),  # starts before t1's stop: t1 ends there, t2 is dropped
+        tool("t2", None, "2}"),
+        tool("t2", None, "", True),
+        TextEvent("Done."),
+        tool("t3", "C", "{}", True),
+        MetadataEvent(output_tokens=7),
+    ]
+    out, _ = run(events, single_tool_call=True)
+    assert out[:-1] == [
+        ToolCallStart(0, "t1", "A"),
+        ToolCallDelta(0, '{"x":1}'),
+        ToolCallEnd(0, {"x": 1}),
+        TextDelta("Done."),
+    ]
+    assert out[-1].stop_reason == "tool_use"
+    assert out[-1].usage.output_tokens == 7  # the stream was read to its end
+    everything, _ = run(events)
+    assert [o.name for o in everything if isinstance(o, ToolCallStart)] == ["A", "B", "C"]
+
+
 def test_tool_without_arguments_gets_empty_object():
     out, _ = run([tool("t1", "A", "", True)])
     assert out[1] == ToolCallEnd(0, {}, "{}", False)

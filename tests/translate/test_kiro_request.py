@@ -234,3 +234,19 @@ def test_profile_arn_and_size_helper() -> None:
     )
     assert request.to_payload()["profileArn"] == "arn:x"
     assert kiro_request_size(request) == len(request.to_json())
+
+
+def test_parallel_tool_calls_off_asks_for_at_most_one_call() -> None:
+    conv = Conversation(
+        messages=[Message("user", [TextBlock("q")])],
+        tools=[ToolDef("Read", "r", {})],
+        parallel_tool_calls=False,
+    )
+    assert current(build(conv))["content"] == "q\n\nCall at most one tool in this response."
+    conv.tool_choice = ToolChoice("any")
+    assert current(build(conv))["content"].endswith("calling exactly one of the available tools.")
+    conv.tool_choice = ToolChoice("none")
+    assert current(build(conv))["content"] == "q"  # no tools sent: nothing to limit
+    conv.tool_choice = ToolChoice()
+    conv.tools = []
+    assert current(build(conv))["content"] == "q"

@@ -304,3 +304,9 @@ def test_wrong_types_and_missing_fields_name_the_field(data: dict[str, Any], par
 def test_unknown_fields_are_ignored() -> None:
     conv = convert(body(logit_bias={"1": 2}, seed=3, parallel_tool_calls=False, user="u1"))
     assert conv.messages[0].blocks == [TextBlock("hi")]
+
+
+@pytest.mark.parametrize(("value", "parallel"), [(None, True), (True, True), (False, False)])
+def test_parallel_tool_calls_reaches_the_conversation(value: bool | None, parallel: bool) -> None:
+    data = body() if value is None else body(parallel_tool_calls=value)
+    assert convert(data).parallel_tool_calls is parallel

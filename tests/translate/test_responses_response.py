@@ -243,3 +243,68 @@ def test_empty_reply_has_no_items(stream: bool) -> None:
     names = [name for name, _ in frames(body)]
     expected = ["response.created", "response.in_progress", "response.completed"]
     assert names == (expected if stream else [])
+
+
+def custom_deltas(events: list[OutputEvent]) -> tuple[list[str], str]:
+    """(the custom input deltas of a stream, the input of its custom_tool_call item)."""
+    got = frames(streamed(events))
+    deltas = [
+        data["delta"] for name, data in got if name == "response.custom_tool_call_input.delta"
+    ]
+    (item,) = [
+        data["item"]
+        for name, data in got
+        if name == "response.output_item.done" and data["item"]["type"] == "custom_tool_call"
+    ]
+    return deltas, item["input"]
+
+
+def test_custom_input_streams_decoded_as_its_fragments_arrive() -> None:
+    events: list[OutputEvent] = [
+        ToolCallStart(0, "c", "apply_patch"),
+        ToolCallDelta(0, '{"input": "*** Be'),
+        ToolCallDelta(0, "gin\\nPatch \\u00"),  # an escape cut in the middle
+        ToolCallDelta(0, "e9 \\ud83d"),  # the high half of a surrogate pair
+        ToolCallDelta(0, '\\ude00 \\"ok\\""}'),
+        ToolCallEnd(0, {"input": '*** Begin\nPatch \u00e9 \U0001f600 "ok"'}),
+        Finish("tool_use", USAGE),
+    ]
+    deltas, final = custom_deltas(events)
+    assert deltas == ["*** Be", "gin\nPatch ", "\u00e9 ", '\U0001f600 "ok"']
+    assert "".join(deltas) == final == '*** Begin\nPatch \u00e9 \U0001f600 "ok"'
+    assert built(events)["output"][0]["input"] == final
+
+
+def test_custom_input_cut_off_ends_with_what_the_repair_added() -> None:
+    events: list[OutputEvent] = [
+        ToolCallStart(0, "c", "apply_patch"),
+        ToolCallDelta(0, '{"input": "abc\\'),
+        ToolCallEnd(0, {"input": "abc\\"}, '\\"}', truncated=True),
+        Finish("tool_use", USAGE),
+    ]
+    deltas, final = custom_deltas(events)
+    assert deltas == ["abc", "\\"]
+    assert final == "abc\\"
+
+
+def test_custom_input_in_another_shape_goes_out_whole_at_the_end() -> None:
+    events: list[OutputEvent] = [
+        ToolCallStart(0, "c", "apply_patch"),
+        ToolCallDelta(0, '{"patch": '),
+        ToolCallDelta(0, '"x"}'),
+        ToolCallEnd(0, {"patch": "x"}),
+        Finish("tool_use", USAGE),
+    ]
+    deltas, final = custom_deltas(events)
+    assert deltas == [final] and json.loads(final) == {"patch": "x"}
+
+
+def test_failure_mid_custom_call_keeps_the_decoded_input() -> None:
+    r = renderer(stream=True)
+    body = r.head()
+    body += r.render(ToolCallStart(0, "c", "apply_patch"))
+    body += r.render(ToolCallDelta(0, '{"input": "line 1\\nline'))
+    body += r.error("api_error", "upstream broke")
+    failed = frames(body)[-1][1]["response"]
+    assert failed["output"][0]["input"] == "line 1\nline"
+    assert failed["output"][0]["status"] == "incomplete"
