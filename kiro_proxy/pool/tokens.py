@@ -410,3 +410,13 @@ class TokenManager:
                 # A failed refresh has logged its WARNING already (and a disabling one why).
                 log.info("background refresh: %s", exc)
         return count
+
+    async def close(self) -> None:
+        """Shutdown: cancel the refreshes still under way and wait for them to end, before the
+        client and the database close under them. A cancelled refresh changes nothing (its row
+        lock's transaction rolls back) and counts as no failure: the account is not touched."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
