@@ -253,6 +253,9 @@ class PoolRuntime:
         self._closed = True
         await self.jobs.stop()
         await self.dispatcher.close()
+        # Refreshes still running (a job's or a cancelled request's: they are shielded) end
+        # here, while the client and the database they use are still open.
+        await self.tokens.close()
         await self.recorder.close()
         try:
             await self.flush_state()

@@ -216,7 +216,6 @@ def _token_code(state: SimState, data: dict[str, Any]) -> web.Response:
 
 
 def _token_refresh(state: SimState, data: dict[str, Any]) -> web.Response:
-    state.oidc_refresh_calls += 1
     token = data.get("refreshToken")
     account = state.account_for_refresh_token(token) if isinstance(token, str) else None
     if account is None or account.auth_method != "idc" or account.client_id != data.get("clientId"):
@@ -229,10 +228,12 @@ async def create_token(request: web.Request) -> web.Response:
     data = await _json_body(request)
     grant_type = data.get("grantType")
     if grant_type == "refresh_token":
+        # Counted on arrival, as the social route does: a refresh held by a delayed fault that
+        # the client gives up on (a timeout, a shutdown) was still made.
+        state.oidc_refresh_calls += 1
         # An outage comes before any check of the client or the token.
         faulted = await _refresh_fault(state, request, data)
         if faulted is not None:
-            state.oidc_refresh_calls += 1
             return faulted
     if not _client_ok(state, data):
         response = _oauth_error("invalid_client", "Invalid client credentials", 401)

@@ -6,7 +6,9 @@ Each worker keeps its own in-memory pool, so the database is where they meet:
 - health marks (cooldown, quota park, disabled) are written when they change and read back by
   every worker every second or so;
 - a token refresh runs under a lock on the account's row, so that two workers never spend the
-  same rotating refresh token (the second would get invalid_grant and disable the account).
+  same rotating refresh token (the second would get invalid_grant and disable the account); a
+  retry pause after a failed early refresh (pool/tokens.py) is kept beside it in settings_kv,
+  read and written under the same lock.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,16 +66,27 @@ class SharedAccountState:
     last_refresh_at: float | None
 
 
+def refresh_pause_key(account_id: str) -> str:
+    """settings_kv key of an account's token-refresh retry pause (a unix time, JSON)."""
+    return f"tokens.refresh_paused_until:{account_id}"
+
+
 class TokenLease:
-    """The stored account, read under the row lock, and a way to write it back in the same
-    transaction (so that the lock is released only once the new tokens are stored)."""
+    """The stored account and its refresh retry pause, read under the row lock, and a way to
+    write them back in the same transaction (so that the lock is released only once the new
+    tokens are stored)."""
 
     def __init__(
-        self, connection: AsyncConnection, repo: AccountRepository, stored: Account | None
+        self,
+        connection: AsyncConnection,
+        repo: AccountRepository,
+        stored: Account | None,
+        refresh_paused_until: float | None,
     ) -> None:
         self._connection = connection
         self._repo = repo
         self.stored = stored
+        self.refresh_paused_until = refresh_paused_until
 
     async def save(self, account: Account) -> None:
         values = self._repo._columns(account, LOCKED_TOKEN_FIELDS)
@@ -81,6 +94,20 @@ class TokenLease:
         await self._connection.execute(
             update(AccountRow).where(AccountRow.id == account.id).values(**values)
         )
+
+    async def pause_refresh(self, until: float | None) -> None:
+        """Store the account's retry pause (None: clear it). Nothing for an account not stored."""
+        if self.stored is None:
+            return
+        key = refresh_pause_key(self.stored.id)
+        await self._connection.execute(delete(SettingRow).where(SettingRow.key == key))
+        if until is not None:
+            await self._connection.execute(
+                SettingRow.__table__.insert().values(
+                    key=key, value=orjson.dumps(until).decode(), updated_at=time.time()
+                )
+            )
+        self.refresh_paused_until = until
 
 
 class SharedStateRepository:
@@ -177,8 +204,8 @@ class SharedStateRepository:
     @contextlib.asynccontextmanager
     async def lock_tokens(self, account_id: str) -> AsyncIterator[TokenLease]:
         """Hold the account's row locked (PostgreSQL: SELECT … FOR UPDATE; SQLite: a
-        BEGIN IMMEDIATE write transaction) and yield its stored tokens. Leaving the block
-        normally commits what the lease saved; an exception rolls it back."""
+        BEGIN IMMEDIATE write transaction) and yield its stored tokens and retry pause. Leaving
+        the block normally commits what the lease saved; an exception rolls it back."""
         async with write_transaction(self._db) as connection:
             row = (
                 await connection.execute(
@@ -186,7 +213,11 @@ class SharedStateRepository:
                 )
             ).first()
             stored = self._accounts.to_account(row) if row is not None else None  # type: ignore[arg-type]
-            yield TokenLease(connection, self._accounts, stored)
+            paused = None
+            if stored is not None:  # the row lock guards the pause too: no FOR UPDATE here
+                value = await self._read_kv(connection, refresh_pause_key(account_id), lock=False)
+                paused = float(value) if isinstance(value, int | float) else None
+            yield TokenLease(connection, self._accounts, stored, paused)
 
 
 @contextlib.asynccontextmanager

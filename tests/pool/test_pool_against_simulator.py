@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +22,11 @@ from kiro_proxy.kiro.events import TextEvent
 from kiro_proxy.pool.account import Account
 from kiro_proxy.pool.dispatcher import Dispatcher, RequestContext
 from kiro_proxy.pool.pool import AccountPool
-from kiro_proxy.pool.tokens import TokenManager
+from kiro_proxy.pool.tokens import (
+    REFRESH_GRACE_SECONDS,
+    REFRESH_RETRY_PAUSE_SECONDS,
+    TokenManager,
+)
 from kiro_proxy.pool.usage import UsageRecorder
 from kiro_proxy.simulator import script
 from kiro_proxy.simulator.app import start_simulator
@@ -242,3 +247,128 @@ async def test_only_invalid_grant_on_refresh_disables(world: World, auth_method:
     )
     assert (await world.ask()).startswith("b:")
     assert not a.enabled and "invalid_grant" in (a.disabled_reason or "")
+
+
+def refreshes(world: World) -> int:
+    """Refresh calls the simulator received (social and OIDC)."""
+    return world.state.refresh_calls + world.state.oidc_refresh_calls
+
+
+def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("auth_method", ["social", "idc"])
+@pytest.mark.parametrize("fault", ["503", "disconnect", "timeout"])
+async def test_early_refresh_outage_keeps_serving_with_the_still_valid_token(
+    world: World, caplog: pytest.LogCaptureFixture, auth_method: str, fault: str
+) -> None:
+    """The refresh ahead of expiry fails transiently while the token has 120 s left: the
+    request is served with that token (no cooldown, one WARNING without secrets); within the
+    retry pause no request (nor the background job) calls refresh again; after it, with the
+    auth endpoint healthy again, the token is replaced."""
+    caplog.set_level(logging.INFO)
+    why = {"503": "http 503", "disconnect": "connection", "timeout": "timeout"}[fault]
+    if fault == "timeout":
+        world.client.first_byte_timeout = 0.3
+    fault = {
+        "503": script.refresh_unavailable(503),
+        "disconnect": script.Disconnect(),
+        "timeout": script.HttpFault(503, delay=30),  # not answered before the client gives up
+    }[fault]
+    a = world.add("a", auth_method=auth_method)  # the only account: a cooldown would fail it
+    old_token = a.access_token
+    a.expires_at = world.pool.clock() + 120  # inside the 300 s margin: refreshed early
+    world.state.enqueue_refresh_fault(fault, account=world.sim_accounts["a"])
+
+    assert (await world.ask()).startswith("a:")
+    assert refreshes(world) == 1
+    assert a.access_token == old_token and a.enabled
+    assert a.cooldown_until == 0.0 and a.consecutive_failures == 0
+    warnings = warnings_in(caplog)
+    assert len(warnings) == 1, warnings
+    line = warnings[0].lower()
+    assert "a@example.com" in line and why in line
+    assert re.search(r"still valid for 1[12]\d s", line), line
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert not [secret for secret in secrets_of(world.sim_accounts["a"]) if secret in logged]
+
+    # Within the pause: served again with the same token, no refresh call, nothing more logged.
+    caplog.clear()
+    world.offset = REFRESH_RETRY_PAUSE_SECONDS / 2
+    assert (await world.ask()).startswith("a:")
+    assert await world.tokens.refresh_expiring(horizon_seconds=600) == 0
+    assert refreshes(world) == 1 and a.access_token == old_token
+    assert warnings_in(caplog) == []
+
+    # After the pause, the auth endpoint answering again: the token is replaced.
+    world.offset = REFRESH_RETRY_PAUSE_SECONDS + 1
+    assert (await world.ask()).startswith("a:")
+    assert refreshes(world) == 2
+    assert a.access_token == world.sim_accounts["a"].access_token != old_token
+    assert not world.tokens.needs_refresh(a) and a.consecutive_failures == 0
+
+
+@pytest.mark.parametrize(
+    "seconds_left", [-5.0, REFRESH_GRACE_SECONDS / 2], ids=["expired", "grace"]
+)
+async def test_refresh_outage_with_a_token_at_its_end_still_cools_down(
+    world: World, caplog: pytest.LogCaptureFixture, seconds_left: float
+) -> None:
+    """Expired, or too close to expiry to trust: the request fails over, the account cools
+    down (as before), and no retry pause holds the next refresh back."""
+    caplog.set_level(logging.INFO)
+    a = world.add("a")
+    world.add("b")
+    a.expires_at = world.pool.clock() + seconds_left
+    world.state.enqueue_refresh_fault(
+        script.refresh_unavailable(503), account=world.sim_accounts["a"]
+    )
+    assert (await world.ask()).startswith("b:")
+    assert a.enabled and a.consecutive_failures == 1 and a.cooldown_until > world.pool.clock()
+    assert not world.tokens.refresh_paused(a)
+    assert any("a@example.com" in w and "HTTP 503" in w for w in warnings_in(caplog))
+
+    world.offset = a.cooldown_until - time.time() + 1
+    a.expires_at = world.pool.clock() + seconds_left  # still at its end: refreshed at once
+    served = [await world.ask() for _ in range(2)]  # round robin: one of the two is a's
+    assert sorted(r[0] for r in served) == ["a", "b"]
+    assert refreshes(world) == 2 and a.access_token == world.sim_accounts["a"].access_token
+
+
+async def test_invalid_grant_on_an_early_refresh_still_disables(world: World) -> None:
+    """A refused refresh token is permanent even though the access token has time left."""
+    a = world.add("a")
+    world.add("b")
+    a.expires_at = world.pool.clock() + 120
+    world.state.enqueue_refresh_fault(
+        script.HttpFault(
+            400, {"error": "invalid_grant", "error_description": "Invalid refresh token provided"}
+        ),
+        account=world.sim_accounts["a"],
+    )
+    assert (await world.ask()).startswith("b:")
+    assert not a.enabled and "invalid_grant" in (a.disabled_reason or "")
+    assert (await world.ask()).startswith("b:")
+    assert refreshes(world) == 1
+
+
+async def test_a_token_refused_upstream_is_refreshed_despite_the_pause(world: World) -> None:
+    """The pause defers refreshes ahead of expiry only: when Kiro refuses the token (403), the
+    refresh is tried at once, and its failure cools the account down."""
+    a = world.add("a")
+    world.add("b")
+    a.expires_at = world.pool.clock() + 120
+    world.state.enqueue_refresh_fault(
+        script.refresh_unavailable(503), account=world.sim_accounts["a"]
+    )
+    assert (await world.ask()).startswith("a:")  # the early refresh failed; a still serves
+    assert world.tokens.refresh_paused(a)
+    world.state.expire_access_token(world.sim_accounts["a"])  # now upstream refuses it
+    world.state.enqueue_refresh_fault(
+        script.refresh_unavailable(503), account=world.sim_accounts["a"]
+    )
+    # Round robin: b; then a, whose refused token's refresh fails, and b takes over.
+    served = [(await world.ask())[0] for _ in range(2)]
+    assert served == ["b", "b"] and refreshes(world) == 2
+    assert a.consecutive_failures == 1 and a.cooldown_until > world.pool.clock()

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import pytest
+
 from kiro_proxy.kiro.errors import TokenRefreshError
+from kiro_proxy.pool.dispatcher import RequestContext
 from kiro_proxy.pool.tokens import RefreshFailed
+from kiro_proxy.simulator.testing import simple_request
+
+REQUEST = simple_request()
+
+
+def ctx() -> RequestContext:
+    return RequestContext(route="/v1/messages", model="claude-sonnet-4.5", stream=False)
 
 
 async def test_concurrent_callers_share_one_refresh(kit: Any) -> None:
@@ -99,3 +110,38 @@ def test_machine_id_on_the_wire_follows_the_stored_one(kit: Any) -> None:
     assert kit.tokens.credentials(account).machine_id == derived
     other = kit.add("n", machine_id=None)
     assert kit.tokens.credentials(other).machine_id == other.machine_id != derived
+
+
+async def test_close_cancels_a_refresh_and_the_request_waiting_on_it_marks_no_failure(
+    kit: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown: the background job started a refresh (then was stopped; the refresh is
+    shielded and goes on) and a request waits on it. close() ends the refresh; the request is
+    cancelled, not failed over: no cooldown, no failure count, tokens untouched, no WARNING."""
+    caplog.set_level(logging.INFO)
+    kit.client.refresh_delay = 3600
+    account = kit.add("a", expires_at=kit.clock.now - 1)
+    job = asyncio.create_task(kit.tokens.refresh_expiring(horizon_seconds=600))
+    for _ in range(1000):  # the refresh reaches the client after a few loop turns
+        if kit.client.refresh_calls:
+            break
+        await asyncio.sleep(0)
+    request = asyncio.create_task(kit.dispatcher.open_reply(REQUEST, context=ctx()))
+    await asyncio.sleep(0)
+    job.cancel()  # as BackgroundJobs.stop() does
+
+    await kit.tokens.close()
+
+    # A guard against hanging (a refresh left running holds both for an hour), not a timing.
+    done, _ = await asyncio.wait({request, job}, timeout=10)
+    assert done == {request, job}
+    for task in (request, job):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert kit.client.refresh_calls == [("social", "a")]
+    assert account.enabled and account.cooldown_until == 0.0
+    assert account.consecutive_failures == 0 and account.access_token == "access-a-0"
+    assert kit.tokens.needs_refresh(account) and not kit.tokens.refresh_paused(account)
+    assert kit.recorder.totals.failed_requests == 0
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    await kit.tokens.close()  # again: nothing left to do

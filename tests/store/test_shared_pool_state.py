@@ -5,6 +5,7 @@ made once across both, with the simulator rotating refresh tokens."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from test_runtime_restart import QUIET, ask, settings_for, write_kiro_go_config
 
 from kiro_proxy.pool.runtime import PoolRuntime, create_runtime
-from kiro_proxy.pool.tokens import RefreshFailed
+from kiro_proxy.pool.tokens import REFRESH_RETRY_PAUSE_SECONDS, RefreshFailed
+from kiro_proxy.simulator import script
 from kiro_proxy.simulator.app import start_simulator
 from kiro_proxy.simulator.testing import client_for
 
@@ -168,3 +170,53 @@ async def test_without_the_lock_the_second_refresh_disables_the_account(
     with pytest.raises(RefreshFailed) as failure:
         await second.tokens.ensure_fresh(by_name(second)["a"])
     assert failure.value.permanent and not by_name(second)["a"].enabled
+
+
+async def test_an_early_refresh_outage_is_tried_once_across_runtimes_and_keeps_serving(
+    pair: tuple[PoolRuntime, PoolRuntime], sim: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One account whose token has 120 s left, its refresh answering 503: both runtimes keep
+    serving with the token and nothing cools down; the failed refresh stores a retry pause
+    under the row lock, so the other runtime does not try again (one call, one WARNING). After
+    the pause one runtime refreshes and the other adopts its token instead of spending the
+    rotated refresh token a second time."""
+    caplog.set_level(logging.INFO)
+    sim.state.rotate_refresh_tokens = True
+    first, second = pair
+    offset = [0.0]
+    for runtime in pair:
+        runtime.pool.clock = lambda: time.time() + offset[0]
+        runtime.pool.disable(by_name(runtime)["b"], "test: one account only")
+        by_name(runtime)["a"].expires_at = time.time() + 120  # refreshed ahead of expiry
+    a = by_name(first)["a"]
+    await first.accounts.save(a, ("expires_at",))
+    old_token = a.access_token
+    sim.state.refresh_calls = sim.state.oidc_refresh_calls = 0
+    sim.state.enqueue_refresh_fault(
+        script.refresh_unavailable(503), account=sim.state.accounts["a@example.com"]
+    )
+
+    assert await ask(first) == a.id
+    assert await ask(second) == a.id  # reads the pause under the lock: no second attempt
+    assert sim.state.refresh_calls + sim.state.oidc_refresh_calls == 1
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "a@example.com" in warnings[0] and "HTTP 503" in warnings[0]
+    for runtime in pair:
+        await runtime.sync.sync()
+        mine = by_name(runtime)["a"]
+        assert (mine.enabled, mine.cooldown_until, mine.consecutive_failures) == (True, 0.0, 0)
+        assert mine.access_token == old_token
+        assert await ask(runtime) == a.id  # within the pause: no refresh
+    assert sim.state.refresh_calls + sim.state.oidc_refresh_calls == 1
+    stored = await first.accounts.get(a.id)
+    assert stored is not None and stored.enabled and stored.cooldown_until == 0.0
+    assert stored.access_token == old_token and stored.consecutive_failures == 0
+
+    offset[0] = REFRESH_RETRY_PAUSE_SECONDS + 1  # the pause is over, the endpoint healthy
+    assert await ask(second) == a.id
+    assert await ask(first) == a.id
+    assert sim.state.refresh_calls + sim.state.oidc_refresh_calls == 2
+    a1, a2 = by_name(first)["a"], by_name(second)["a"]
+    assert a1.enabled and a2.enabled and a1.access_token == a2.access_token != old_token
+    stored = await first.accounts.get(a.id)
+    assert stored is not None and stored.refresh_token == a1.refresh_token == a2.refresh_token
