@@ -235,16 +235,18 @@ async def test_refresh_outage_of_the_only_account_is_a_retryable_overload(world:
     assert a.enabled and a.consecutive_failures == 0
 
 
+def invalid_grant() -> script.HttpFault:
+    """What Kiro's refresh endpoints answer to a revoked or spent refresh token."""
+    return script.HttpFault(
+        400, {"error": "invalid_grant", "error_description": "Invalid refresh token provided"}
+    )
+
+
 @pytest.mark.parametrize("auth_method", ["social", "idc"])
 async def test_only_invalid_grant_on_refresh_disables(world: World, auth_method: str) -> None:
     a = world.add("a", auth_method=auth_method, fresh=False)
     world.add("b")
-    world.state.enqueue_refresh_fault(
-        script.HttpFault(
-            400, {"error": "invalid_grant", "error_description": "Invalid refresh token provided"}
-        ),
-        account=world.sim_accounts["a"],
-    )
+    world.state.enqueue_refresh_fault(invalid_grant(), account=world.sim_accounts["a"])
     assert (await world.ask()).startswith("b:")
     assert not a.enabled and "invalid_grant" in (a.disabled_reason or "")
 
@@ -341,12 +343,7 @@ async def test_invalid_grant_on_an_early_refresh_still_disables(world: World) ->
     a = world.add("a")
     world.add("b")
     a.expires_at = world.pool.clock() + 120
-    world.state.enqueue_refresh_fault(
-        script.HttpFault(
-            400, {"error": "invalid_grant", "error_description": "Invalid refresh token provided"}
-        ),
-        account=world.sim_accounts["a"],
-    )
+    world.state.enqueue_refresh_fault(invalid_grant(), account=world.sim_accounts["a"])
     assert (await world.ask()).startswith("b:")
     assert not a.enabled and "invalid_grant" in (a.disabled_reason or "")
     assert (await world.ask()).startswith("b:")
