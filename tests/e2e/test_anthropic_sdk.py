@@ -26,7 +26,7 @@ from kiro_proxy.simulator.script import (
 from tests.e2e.conftest import assert_all_valid
 from tests.e2e.stack import LiveStack
 
-MODEL = "claude-sonnet-4-5-20250929"
+MODEL = "claude-sonnet-4-6"
 
 
 @pytest.fixture
@@ -380,8 +380,8 @@ def test_cc_route_message_start_carries_final_input_tokens(stack: LiveStack) -> 
         ) as stream:
             events = list(stream)
     start = next(e for e in events if e.type == "message_start")
-    # 2% of a 200k window; Metadata has no input buckets so the context figure wins.
-    assert start.message.usage.input_tokens == 4000
+    # 2% of Sonnet 4.6's 1M window; Metadata has no input buckets so the context figure wins.
+    assert start.message.usage.input_tokens == 20_000
     assert "".join(e.delta.text for e in events if e.type == "content_block_delta") == "Buffered."
 
 

@@ -14,7 +14,7 @@ from kiro_proxy.simulator.generate import DEFAULT_TEXT
 from tests.e2e.conftest import assert_all_valid
 from tests.e2e.stack import LiveStack
 
-MODEL = "claude-sonnet-4-5-20250929"
+MODEL = "claude-sonnet-4-6"
 HEADERS = {"x-api-key": "unused", "anthropic-version": "2023-06-01"}
 
 
