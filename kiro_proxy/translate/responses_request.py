@@ -38,6 +38,7 @@ from kiro_proxy.translate.conversation import (
     ToolUseBlock,
 )
 from kiro_proxy.translate.openai_request import (
+    ReasoningEffort,
     image_from_url,
     json_output_instruction,
     thinking_for_effort,
@@ -60,7 +61,7 @@ from kiro_proxy.translate.responses_tools import (
 
 
 class ReasoningOptions(LenientModel):
-    effort: str | None = None
+    effort: ReasoningEffort | None = None
     summary: str | None = None
 
 
@@ -92,7 +93,6 @@ class ResponsesTranslation:
     tools: ToolCatalog
 
 
-_NO_THINKING = ("none", "minimal")
 # Input items that declare tools rather than add to the conversation.
 _TOOL_ITEMS = ("additional_tools", "tool_search_output")
 
@@ -323,15 +323,8 @@ def _tool_output(output: Any, param: str) -> tuple[str, list[ImageBlock | ImageU
 
 def _thinking(reasoning: ReasoningOptions | None) -> ThinkingConfig:
     effort = reasoning.effort if reasoning is not None else None
-    if effort is None or effort in _NO_THINKING:
-        return ThinkingConfig()
-    if effort not in ("low", "medium", "high", "xhigh"):
-        raise InvalidRequestError(
-            f"reasoning.effort: unsupported effort {effort!r}; expected none, minimal, low, "
-            "medium, high or xhigh",
-            param="reasoning.effort",
-        )
-    return thinking_for_effort(effort)
+    # `minimal` keeps thinking off here (the chat route reads it as low).
+    return ThinkingConfig() if effort == "minimal" else thinking_for_effort(effort)
 
 
 def _output_instruction(text: dict[str, Any] | None) -> str:

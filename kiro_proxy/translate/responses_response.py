@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import orjson
 
+from kiro_proxy.api.sse import named_event
 from kiro_proxy.translate.output import (
     Finish,
     OutputEvent,
@@ -302,7 +303,7 @@ class ResponsesRenderer:
             return
         data = {"type": kind, "sequence_number": self._sequence, **payload}
         self._sequence += 1
-        self._out.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n")
+        self._out.append(named_event(kind, data))
 
     def _flush(self) -> bytes:
         if not self._out:

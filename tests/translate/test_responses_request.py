@@ -41,9 +41,8 @@ def translate(**body: Any) -> ResponsesTranslation:
 
 
 def refused(**body: Any) -> InvalidRequestError:
-    body.setdefault("model", "claude-sonnet-4.5")
     with pytest.raises(InvalidRequestError) as info:
-        responses_to_conversation(parse_responses_request(orjson.dumps(body)))
+        translate(**body)
     return info.value
 
 
@@ -247,6 +246,12 @@ def test_reasoning_effort(effort: str | None, enabled: bool, adaptive: str | Non
         input="x", reasoning={"effort": effort, "summary": "auto"}
     ).conversation.thinking
     assert (thinking.enabled, thinking.adaptive_effort) == (enabled, adaptive)
+
+
+def test_an_unknown_effort_is_refused_with_the_accepted_values() -> None:
+    error = refused(input="x", reasoning={"effort": "extreme"})
+    assert error.param == "reasoning.effort"
+    assert all(value in str(error) for value in ("none", "minimal", "xhigh"))
 
 
 def test_accepted_fields_and_limits() -> None:
@@ -629,9 +634,9 @@ def test_every_input_item_type_of_the_sdk_is_handled_or_refused_with_a_reason() 
         sdk_kinds.update(_literals(typing.get_type_hints(shape)["type"]))
     handled = {"message", "function_call", "function_call_output", "custom_tool_call"}
     handled |= {"custom_tool_call_output", "reasoning", "additional_tools", "tool_search_output"}
-    refused = {"item_reference", "compaction_trigger"}
-    assert sdk_kinds == set(HOSTED) | handled | refused
-    for kind in refused:
+    refused_kinds = {"item_reference", "compaction_trigger"}
+    assert sdk_kinds == set(HOSTED) | handled | refused_kinds
+    for kind in refused_kinds:
         error = refused_item({"type": kind, "id": "x"})
         assert error.param == "input.0" and kind in str(error)
 

@@ -24,7 +24,8 @@ from kiro_proxy.translate.output import (
 from kiro_proxy.translate.responses_request import parse_responses_request
 from kiro_proxy.translate.responses_response import ResponsesRenderer, response_envelope
 from kiro_proxy.translate.responses_tools import ToolCatalog, build_tool_catalog
-from tests.translate.sdk_mock import sse_http_client
+from tests.translate.test_anthropic_response import parse_sse
+from tests.translate.test_openai_response import sdk_client
 
 USAGE = Usage(input_tokens=1500, output_tokens=42, cache_read_input_tokens=1000)
 TOOLS = [
@@ -91,19 +92,6 @@ def streamed(events: list[OutputEvent]) -> bytes:
     return r.head() + b"".join(r.render(event) for event in events)
 
 
-def frames(body: bytes) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for frame in body.decode().split("\n\n"):
-        if not frame:
-            continue
-        event_line, data_line = frame.split("\n")
-        name = event_line.removeprefix("event: ")
-        data = json.loads(data_line.removeprefix("data: "))
-        assert data["type"] == name
-        out.append((name, data))
-    return out
-
-
 def without_sdk_parsing(node: Any) -> Any:
     """The stream helper's Parsed* models add `parsed` / `parsed_arguments` (None here)."""
     if isinstance(node, dict):
@@ -115,12 +103,6 @@ def without_sdk_parsing(node: Any) -> Any:
     if isinstance(node, list):
         return [without_sdk_parsing(item) for item in node]
     return node
-
-
-def sdk(body: bytes) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://test/v1", api_key="k", http_client=sse_http_client(body), max_retries=0
-    )
 
 
 def test_response_object_items_in_order() -> None:
@@ -157,7 +139,7 @@ def test_response_object_items_in_order() -> None:
 
 
 def test_event_sequence_and_numbers() -> None:
-    got = frames(streamed(SCRIPT))
+    got = parse_sse(streamed(SCRIPT))
     names = [name for name, _ in got]
     assert names[:2] == ["response.created", "response.in_progress"]
     assert names[2:7] == [
@@ -182,7 +164,7 @@ def test_event_sequence_and_numbers() -> None:
 
 def test_sdk_stream_helper_final_response_equals_non_streaming_object() -> None:
     body = streamed(SCRIPT)
-    with sdk(body).responses.stream(model="m", input="hi") as stream:
+    with sdk_client(body).responses.stream(model="m", input="hi") as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_response()
     assert kinds[-1] == "response.completed"
@@ -197,20 +179,20 @@ def test_cut_reply_is_incomplete_with_reason() -> None:
     assert response["status"] == "incomplete"
     assert response["incomplete_details"] == {"reason": "max_output_tokens"}
     assert response["output"][0]["status"] == "incomplete"
-    assert frames(streamed(events))[-1][0] == "response.incomplete"
+    assert parse_sse(streamed(events))[-1][0] == "response.incomplete"
 
 
 def test_failure_mid_stream_closes_the_open_item_and_fails() -> None:
     r = renderer(stream=True)
     body = r.head() + r.render(TextDelta("partial")) + r.error("api_error", "upstream broke")
-    got = frames(body)
+    got = parse_sse(body)
     assert [name for name, _ in got][-2:] == ["response.output_item.done", "response.failed"]
     failed = got[-1][1]["response"]
     assert failed["status"] == "failed"
     assert failed["error"] == {"code": "server_error", "message": "upstream broke"}
     assert failed["output"][0]["content"][0]["text"] == "partial"
     rate = renderer(stream=True)
-    limited = frames(rate.head() + rate.error("rate_limit_error", "slow down"))
+    limited = parse_sse(rate.head() + rate.error("rate_limit_error", "slow down"))
     assert limited[-1][1]["response"]["error"]["code"] == "rate_limit_exceeded"
 
 
@@ -240,14 +222,14 @@ def test_empty_reply_has_no_items(stream: bool) -> None:
     body = r.head() + r.render(Finish("end_turn", Usage()))
     response = r.build()
     assert response["output"] == [] and response["status"] == "completed"
-    names = [name for name, _ in frames(body)]
+    names = [name for name, _ in parse_sse(body)]
     expected = ["response.created", "response.in_progress", "response.completed"]
     assert names == (expected if stream else [])
 
 
 def custom_deltas(events: list[OutputEvent]) -> tuple[list[str], str]:
     """(the custom input deltas of a stream, the input of its custom_tool_call item)."""
-    got = frames(streamed(events))
+    got = parse_sse(streamed(events))
     deltas = [
         data["delta"] for name, data in got if name == "response.custom_tool_call_input.delta"
     ]
@@ -305,6 +287,6 @@ def test_failure_mid_custom_call_keeps_the_decoded_input() -> None:
     body += r.render(ToolCallStart(0, "c", "apply_patch"))
     body += r.render(ToolCallDelta(0, '{"input": "line 1\\nline'))
     body += r.error("api_error", "upstream broke")
-    failed = frames(body)[-1][1]["response"]
+    failed = parse_sse(body)[-1][1]["response"]
     assert failed["output"][0]["input"] == "line 1\nline"
     assert failed["output"][0]["status"] == "incomplete"
