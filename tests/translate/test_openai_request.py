@@ -302,7 +302,7 @@ def test_wrong_types_and_missing_fields_name_the_field(data: dict[str, Any], par
 
 
 def test_unknown_fields_are_ignored() -> None:
-    conv = convert(body(logit_bias={"1": 2}, seed=3, parallel_tool_calls=False, user="u1"))
+    conv = convert(body(logit_bias={"1": 2}, seed=3, user="u1", some_future_field={"x": 1}))
     assert conv.messages[0].blocks == [TextBlock("hi")]
 
 
