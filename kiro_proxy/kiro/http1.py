@@ -76,6 +76,7 @@ class _Target:
     port: int
     tls: bool
     head_prefix: bytes  # "POST <path> HTTP/1.1\r\nHost: <host>\r\n"
+    literal: bool  # the host is an IP address: nothing to look up
 
 
 def _target(url: str) -> _Target:
@@ -89,7 +90,8 @@ def _target(url: str) -> _Target:
         path = f"{path}?{parts.query}"
     host_header = parts.netloc.rsplit("@", 1)[-1]
     head = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n"
-    return _Target((parts.scheme, parts.hostname, port), parts.hostname, port, tls, head.encode())
+    host = parts.hostname
+    return _Target((parts.scheme, host, port), host, port, tls, head.encode(), _is_ip(host))
 
 
 async def resolve(host: str, port: int) -> list[Address]:
@@ -514,49 +516,45 @@ class Http1Pool:
     async def _connect(self, target: _Target) -> Http1Connection:
         if self._closed:
             raise ConnectionCut("the HTTP client is closed")
-        loop = asyncio.get_running_loop()
-        factory = functools.partial(Http1Connection, self, target.key)
-        tls = {"ssl": self._ssl(), "server_hostname": target.host} if target.tls else {}
-
-        async def open_to(addresses: list[Address]) -> Http1Connection:
-            """The first address that accepts, in order (the last failure if none does)."""
-            failure: OSError | None = None
-            for family, address in addresses:
-                try:
-                    _, opened = await loop.create_connection(
-                        factory, address, target.port, family=family, **tls
-                    )
-                    return opened
-                except OSError as exc:
-                    failure = exc
-            assert failure is not None  # a lookup never gives an empty list
-            raise failure
-
         try:
             async with asyncio.timeout(self.connect_timeout):
-                if _is_ip(target.host):
-                    _, connection = await loop.create_connection(
-                        factory, target.host, target.port, **tls
-                    )
-                else:
-                    cached = self.addresses.cached(target.host, target.port)
-                    try:
-                        connection = await open_to(
-                            cached or await self.addresses.lookup(target.host, target.port)
-                        )
-                    except OSError:
-                        if cached is None:
-                            raise
-                        # The host may have moved since the lookup: ask again, once.
-                        self.addresses.forget(target.host, target.port)
-                        connection = await open_to(
-                            await self.addresses.lookup(target.host, target.port)
-                        )
+                connection = await self._open(target)
         except TimeoutError as exc:
             raise ConnectTimeout(f"connect timed out after {self.connect_timeout:g}s") from exc
         self._all.add(connection)
         self.connections_opened += 1
         return connection
+
+    async def _open(self, target: _Target) -> Http1Connection:
+        """An IP literal is connected to as it is; a name at its cached addresses, else at
+        freshly looked-up ones."""
+        if target.literal:
+            return await self._open_to(target, [(socket.AF_UNSPEC, target.host)])
+        cached = self.addresses.cached(target.host, target.port)
+        if cached is not None:
+            try:
+                return await self._open_to(target, cached)
+            except OSError:
+                # The host may have moved since the lookup: ask again, once.
+                self.addresses.forget(target.host, target.port)
+        return await self._open_to(target, await self.addresses.lookup(target.host, target.port))
+
+    async def _open_to(self, target: _Target, addresses: list[Address]) -> Http1Connection:
+        """The first address that accepts, in order (the last failure if none does)."""
+        loop = asyncio.get_running_loop()
+        factory = functools.partial(Http1Connection, self, target.key)
+        tls = {"ssl": self._ssl(), "server_hostname": target.host} if target.tls else {}
+        failure: OSError | None = None
+        for family, address in addresses:
+            try:
+                _, connection = await loop.create_connection(
+                    factory, address, target.port, family=family, **tls
+                )
+                return connection
+            except OSError as exc:
+                failure = exc
+        assert failure is not None  # a lookup never gives an empty list
+        raise failure
 
     def _release(self, connection: Http1Connection) -> None:
         connection.in_use = False

@@ -28,8 +28,8 @@ from typing import Protocol
 
 from kiro_proxy.kiro.client import UpstreamCredentials
 from kiro_proxy.kiro.errors import KiroError, TokenRefreshError
-from kiro_proxy.kiro.fingerprint import derive_machine_id, normalize_machine_id
 from kiro_proxy.pool.account import Account
+from kiro_proxy.pool.machine_ids import MachineIds
 from kiro_proxy.pool.pool import AccountPool
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,6 @@ REFRESH_RETRY_PAUSE_SECONDS = 15.0
 DEFAULT_EXPIRES_IN = 3600.0
 
 StillNeeded = Callable[[Account], bool]
-_MAX_CACHED_MACHINE_IDS = 4096
 
 
 class TokenLease(Protocol):
@@ -114,9 +113,7 @@ class TokenManager:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         # Account id → until when automatic refreshes wait (see REFRESH_RETRY_PAUSE_SECONDS).
         self._paused_until: dict[str, float] = {}
-        # Stored machine id → its 64-hex wire form (normalising is a strip, a lower and two
-        # regexes; credentials() needs it on every request).
-        self._wire_machine_ids: dict[str, str] = {}
+        self._machine_ids = MachineIds()
 
     def set_global_proxy(self, proxy_url: str | None) -> None:
         self._global_proxy_url = proxy_url or None
@@ -127,36 +124,14 @@ class TokenManager:
         return account.proxy_url or self._global_proxy_url
 
     def ensure_machine_id(self, account: Account) -> str:
-        """The 64-hex machine id Kiro sees. Fixed once and persisted with the account: deriving
-        it from the refresh token on every call would change it whenever the token rotates,
-        and an account that changes computers looks suspicious. Kiro-Go's UUID ids are kept as
-        stored and widened to 64 hex on the wire."""
-        stored = account.machine_id
-        if stored:
-            wire = self._wire_machine_ids.get(stored)
-            if wire is not None:
-                return wire
-        wire = self._ensure_machine_id(account)
-        if account.machine_id and len(self._wire_machine_ids) < _MAX_CACHED_MACHINE_IDS:
-            self._wire_machine_ids[account.machine_id] = wire
-        return wire
-
-    def _ensure_machine_id(self, account: Account) -> str:
-        """Uncached: a usable stored id, widened; else a derived one, stored on the account."""
-        if not account.machine_id or normalize_machine_id(account.machine_id) is None:
-            seed = account.access_token if account.auth_method == "api_key" else None
-            account.machine_id = derive_machine_id(
-                configured=account.machine_id,
-                api_key=seed,
-                refresh_token=account.refresh_token,
-                seed=account.id,
-            )
-        return normalize_machine_id(account.machine_id) or account.machine_id
+        """The 64-hex machine id Kiro sees, fixed once and stored with the account
+        (pool/machine_ids.py)."""
+        return self._machine_ids.ensure(account)
 
     def credentials(self, account: Account) -> UpstreamCredentials:
         return UpstreamCredentials(
             access_token=account.access_token or "",
-            machine_id=self.ensure_machine_id(account),
+            machine_id=self._machine_ids.ensure(account),
             auth_method=account.auth_method,
             region=account.region or "us-east-1",
             profile_arn=account.profile_arn,

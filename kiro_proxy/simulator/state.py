@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from aiohttp import web
 
@@ -155,6 +155,38 @@ class PortalCookie:
     expires_at: float
 
 
+_Item = TypeVar("_Item")
+
+
+class _Queues(Generic[_Item]):
+    """Items consumed in order: an account's own queue (by email) first, then the global one."""
+
+    def __init__(self) -> None:
+        self._global: deque[_Item] = deque()
+        self._by_account: dict[str, deque[_Item]] = {}
+
+    def put(self, items: tuple[_Item, ...], account: SimAccount | str | None) -> None:
+        if account is None:
+            self._global.extend(items)
+            return
+        email = account if isinstance(account, str) else account.email
+        self._by_account.setdefault(email, deque()).extend(items)
+
+    def take(self, account: SimAccount | None) -> _Item | None:
+        if account is not None:
+            queue = self._by_account.get(account.email)
+            if queue:
+                return queue.popleft()
+        return self._global.popleft() if self._global else None
+
+    def __len__(self) -> int:
+        return len(self._global) + sum(len(q) for q in self._by_account.values())
+
+    def clear(self) -> None:
+        self._global.clear()
+        self._by_account.clear()
+
+
 class SimState:
     """Everything the simulator knows. Attributes are tunables tests may set directly."""
 
@@ -163,12 +195,10 @@ class SimState:
         self.accounts: dict[str, SimAccount] = {}
         self._by_access: dict[str, SimAccount] = {}
         self._by_refresh: dict[str, SimAccount] = {}
-        self._global_queue: deque[Scripted] = deque()
-        self._account_queues: dict[str, deque[Scripted]] = {}
+        self._scripts: _Queues[Scripted] = _Queues()
         self.always: Scripted | None = None
         # Faults met by token refreshes (social and OIDC), consumed like the generate queues.
-        self._refresh_faults: deque[RefreshFault] = deque()
-        self._account_refresh_faults: dict[str, deque[RefreshFault]] = {}
+        self._refresh_faults: _Queues[RefreshFault] = _Queues()
         # Answers by looking at the request (for clients whose request order is not scripted,
         # e.g. the Claude Code CLI); consulted after the queues, before the default reply.
         self.responder: Callable[[dict[str, Any]], Scripted | None] | None = None
@@ -311,27 +341,18 @@ class SimState:
     # --- scripts ----------------------------------------------------------------------------
     def enqueue(self, *items: Scripted, account: SimAccount | str | None = None) -> None:
         """Queue replies/faults, consumed in order; per account (email) or global."""
-        if account is None:
-            self._global_queue.extend(items)
-            return
-        email = account if isinstance(account, str) else account.email
-        self._account_queues.setdefault(email, deque()).extend(items)
+        self._scripts.put(items, account)
 
     def set_always(self, item: Scripted | None) -> None:
         """Sticky reply for every request when nothing is queued (benchmarks, load)."""
         self.always = item
 
     def next_script(self, account: SimAccount | None) -> Scripted | None:
-        if account is not None:
-            queue = self._account_queues.get(account.email)
-            if queue:
-                return queue.popleft()
-        if self._global_queue:
-            return self._global_queue.popleft()
-        return self.always
+        item = self._scripts.take(account)
+        return item if item is not None else self.always
 
     def pending_scripts(self) -> int:
-        return len(self._global_queue) + sum(len(q) for q in self._account_queues.values())
+        return len(self._scripts)
 
     def enqueue_refresh_fault(
         self, *items: RefreshFault, account: SimAccount | str | None = None
@@ -339,33 +360,19 @@ class SimState:
         """Queue faults for the next token refreshes (social /refreshToken and the OIDC
         /token refresh_token grant), consumed in order before the refresh token is even looked
         at; per account (email, matched by the refresh token sent) or global."""
-        if account is None:
-            self._refresh_faults.extend(items)
-            return
-        email = account if isinstance(account, str) else account.email
-        self._account_refresh_faults.setdefault(email, deque()).extend(items)
+        self._refresh_faults.put(items, account)
 
     def next_refresh_fault(self, refresh_token: object) -> RefreshFault | None:
         """The fault the refresh sending `refresh_token` meets, if one is queued."""
         account = self._by_refresh.get(refresh_token) if isinstance(refresh_token, str) else None
-        if account is not None:
-            queue = self._account_refresh_faults.get(account.email)
-            if queue:
-                return queue.popleft()
-        if self._refresh_faults:
-            return self._refresh_faults.popleft()
-        return None
+        return self._refresh_faults.take(account)
 
     def pending_refresh_faults(self) -> int:
-        return len(self._refresh_faults) + sum(
-            len(q) for q in self._account_refresh_faults.values()
-        )
+        return len(self._refresh_faults)
 
     def clear_scripts(self) -> None:
-        self._global_queue.clear()
-        self._account_queues.clear()
+        self._scripts.clear()
         self._refresh_faults.clear()
-        self._account_refresh_faults.clear()
         self.always = None
         self.responder = None
 
